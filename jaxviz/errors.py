@@ -1,0 +1,39 @@
+"""Errors jaxviz raises for bad input: each says what was wrong and how to fix it.
+
+All derive from :class:`JaxvizError` (a ``ValueError``), so callers can catch one type and the
+command line turns them into a one-line message with exit code 2.
+"""
+
+
+class JaxvizError(ValueError):
+    """Base class of every error jaxviz raises for bad input or missing resources."""
+
+
+class ShapeError(JaxvizError):
+    """An array has the wrong rank, shape, dtype or channel count."""
+
+
+class UnknownLayerError(JaxvizError, KeyError):
+    """A layer name the model does not have; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TargetError(JaxvizError):
+    """A class index out of range or a target batch of the wrong length."""
+
+
+class WeightsError(JaxvizError):
+    """A weight file that is corrupt, truncated, unsafe or does not fit the architecture."""
+
+
+class CheckpointError(JaxvizError):
+    """A checkpoint that belongs to another model or cannot be read."""
+
+
+class DataNotFoundError(JaxvizError, FileNotFoundError):
+    """A data set that none of the known sources could provide; the message says how to get it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
