@@ -110,7 +110,7 @@ class Model:
                 raise ShapeError(f"{self.name}: no input_shape known; pass an example batch x.")
             x = jax.ShapeDtypeStruct((1, *self.input_shape), jnp.float32)
         _, acts = jax.eval_shape(self.probe, x)
-        return {n: tuple(a.shape) for n, a in acts.items()}
+        return {n: tuple(acts[n].shape) for n in self.layers}
 
     def zero_deltas(self, x: ArrayLike, layers: Sequence[str]) -> dict[str, jax.Array]:
         """Zero deltas for ``layers`` matching batch ``x``: the point where layer gradients are taken."""
@@ -146,7 +146,7 @@ class Model:
         if len(shape) != 4:
             hint = " Add a batch axis with x[None]." if len(shape) == 3 else ""
             raise ShapeError(f"{self.name} expects a batch (B, H, W, C); got an array of shape {shape}.{hint}")
-        dtype = getattr(x, "dtype", np.asarray(x).dtype)
+        dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
         if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer) or dtype == bool):
             raise ShapeError(f"{self.name} expects real-valued pixels; got dtype {dtype}.")
         if self.input_shape is not None:

