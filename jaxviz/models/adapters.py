@@ -1,0 +1,179 @@
+"""Adapters that bring a user's network into the model contract.
+
+* :func:`from_nnx` -- any flax NNX module; named submodules become probe layers.
+* :func:`from_linen` -- a flax Linen module plus its variables, through ``nn.intercept_methods``.
+* :func:`from_functions` -- a plain split ``features(x) -> A``, ``head(A) -> logits``.
+* :func:`from_function` -- a plain ``f(x) -> logits`` (input-gradient methods only).
+
+In each case ``acts[name]`` is the layer output plus ``deltas[name]``, so layer gradients are
+gradients with respect to the delta at zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxviz.errors import UnknownLayerError
+from jaxviz.models.contract import Model, Taps, _identity
+
+
+def _layer_order(forward, params, input_shape) -> tuple[str, ...]:
+    names: list[str] = []
+
+    def record(p, x):
+        acts = forward(p, x, {})[1]
+        names.extend(acts)
+        return acts
+
+    jax.eval_shape(record, params, jax.ShapeDtypeStruct((1, *input_shape), jnp.float32))
+    return tuple(names)
+
+
+def _submodule_paths(module: nnx.Module) -> dict[str, tuple]:
+    return {"/".join(map(str, path)): path for path, _ in nnx.iter_modules(module) if path}
+
+
+def _leaf_paths(paths: dict[str, tuple]) -> list[str]:
+    """Submodules that hold no further submodules (convolutions, dense layers, norms)."""
+    return [p for p in paths if not any(q.startswith(p + "/") for q in paths)]
+
+
+class _Tapped:
+    """Stands in for a submodule during one forward pass, sending its output through ``taps``."""
+
+    def __init__(self, inner: Callable, name: str, taps: Taps):
+        self.inner, self.name, self.taps = inner, name, taps
+
+    def __call__(self, *args, **kwargs):
+        return self.taps(self.name, self.inner(*args, **kwargs))
+
+
+def from_nnx(
+    module: nnx.Module,
+    input_shape: Sequence[int],
+    *,
+    layers: Sequence[str] | None = None,
+    name: str | None = None,
+    class_names: Sequence[str] | None = None,
+    preprocess: Callable = _identity,
+    deprocess: Callable = _identity,
+    resizable: bool = False,
+) -> Model:
+    """Wrap an NNX module ``module(x) -> logits``; submodules named by path (``"block1/conv"``) are layers.
+
+    ``layers`` defaults to every leaf submodule (those holding no further submodules).
+    """
+    graphdef, params = nnx.split(module)
+    paths = _submodule_paths(module)
+    if layers is None:
+        layers = _leaf_paths(paths)
+    unknown = [n for n in layers if n not in paths]
+    if unknown:
+        raise UnknownLayerError(f"{type(module).__name__} has no submodule {', '.join(map(repr, unknown))}; valid: {', '.join(paths)}")
+    layers = tuple(layers)
+
+    def forward(params, x, deltas):
+        m = nnx.merge(graphdef, params)
+        taps = Taps(deltas)
+        for layer in layers:
+            *parent_path, attr = paths[layer]
+            parent = m
+            for p in parent_path:
+                parent = parent[p] if isinstance(p, int) else getattr(parent, p)
+            child = parent[attr] if isinstance(attr, int) else getattr(parent, attr)
+            wrapped = _Tapped(child, layer, taps)
+            if isinstance(attr, int):
+                parent[attr] = wrapped
+            else:
+                object.__setattr__(parent, attr, wrapped)
+        logits = m(preprocess(x))
+        return logits, taps.acts
+
+    return Model(params, forward, _layer_order(forward, params, input_shape), tuple(input_shape),
+                 None if class_names is None else tuple(class_names), name or type(module).__name__.lower(),
+                 preprocess, deprocess, None, resizable)
+
+
+def from_linen(
+    module,
+    variables,
+    input_shape: Sequence[int],
+    *,
+    layers: Sequence[str] | None = None,
+    name: str | None = None,
+    class_names: Sequence[str] | None = None,
+    preprocess: Callable = _identity,
+    deprocess: Callable = _identity,
+    resizable: bool = False,
+) -> Model:
+    """Wrap a Linen module and its ``variables``; submodule outputs are layers, named by their
+    path (``"Dense_0"``, ``"encoder/conv1"``). ``layers`` defaults to every submodule called."""
+    from flax import linen as nn
+
+    wanted = None if layers is None else set(layers)
+
+    def forward(params, x, deltas):
+        taps = Taps(deltas)
+
+        def interceptor(next_fun, args, kwargs, context):
+            out = next_fun(*args, **kwargs)
+            path = "/".join(context.module.path)
+            if context.method_name != "__call__" or not path or (wanted is not None and path not in wanted):
+                return out
+            return taps(path, out)
+
+        with nn.intercept_methods(interceptor):
+            logits = module.apply(params, preprocess(x))
+        return logits, taps.acts
+
+    found = _layer_order(forward, variables, input_shape)
+    if wanted is not None and wanted - set(found):
+        missing = sorted(wanted - set(found))
+        raise UnknownLayerError(f"{type(module).__name__} has no submodule {', '.join(map(repr, missing))}; valid: {', '.join(found)}")
+    return Model(variables, forward, found, tuple(input_shape), None if class_names is None else tuple(class_names),
+                 name or type(module).__name__.lower(), preprocess, deprocess, None, resizable)
+
+
+def from_functions(
+    features: Callable[[jax.Array], jax.Array],
+    head: Callable[[jax.Array], jax.Array],
+    input_shape: Sequence[int] | None = None,
+    *,
+    layer: str = "features",
+    name: str = "model",
+    class_names: Sequence[str] | None = None,
+    resizable: bool = True,
+) -> Model:
+    """A model split into ``features(x) -> A`` and ``head(A) -> logits``; ``A`` is layer ``layer``.
+
+    The functions close over their own weights, so ``params`` is empty: use :func:`from_nnx` or a zoo
+    model where explicit parameters are needed (dataset distillation).
+    """
+
+    def forward(params, x, deltas):
+        taps = Taps(deltas)
+        a = taps(layer, features(x))
+        return head(a), taps.acts
+
+    return Model({}, forward, (layer,), None if input_shape is None else tuple(input_shape),
+                 None if class_names is None else tuple(class_names), name, resizable=resizable)
+
+
+def from_function(
+    f: Callable[[jax.Array], jax.Array],
+    input_shape: Sequence[int] | None = None,
+    *,
+    name: str = "model",
+    class_names: Sequence[str] | None = None,
+) -> Model:
+    """A plain ``f(x) -> logits``: enough for input-gradient methods, no probe layers."""
+
+    def forward(params, x, deltas):
+        return f(x), {}
+
+    return Model({}, forward, (), None if input_shape is None else tuple(input_shape),
+                 None if class_names is None else tuple(class_names), name, resizable=True)
