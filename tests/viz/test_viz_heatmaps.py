@@ -50,8 +50,15 @@ def test_normalize_constant_map_is_zero_and_bad_input():
         normalize(np.zeros((3, 3)), percentile=0)
 
 
-@pytest.mark.parametrize(("shape", "out"), [((5, 6), (5, 6, 3)), ((5, 6, 1), (5, 6, 3)),
-                                             ((2, 5, 6), (2, 5, 6, 3)), ((2, 5, 6, 1), (2, 5, 6, 3))])
+@pytest.mark.parametrize(
+    ("shape", "out"),
+    [
+        ((5, 6), (5, 6, 3)),
+        ((5, 6, 1), (5, 6, 3)),
+        ((2, 5, 6), (2, 5, 6, 3)),
+        ((2, 5, 6, 1), (2, 5, 6, 3)),
+    ],
+)
 def test_colorize_shape_and_range(shape, out):
     rgb = colorize(np.random.default_rng(0).normal(size=shape) * 3)
     assert rgb.shape == out and rgb.dtype == np.float32

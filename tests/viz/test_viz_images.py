@@ -74,7 +74,8 @@ def test_grid_labels_make_tiles_taller():
     labelled = image_grid(imgs, ncols=2, labels=["cat", "dog", "7", "<b>"])
     assert labelled.shape[1] == plain.shape[1]
     assert labelled.shape[0] > plain.shape[0]
-    assert image_grid(imgs, ncols=2, labels=range(4), label_height=9).shape[0] == plain.shape[0] + 2 * 9
+    fixed = image_grid(imgs, ncols=2, labels=range(4), label_height=9)
+    assert fixed.shape[0] == plain.shape[0] + 2 * 9
     strip = labelled[2 + 10 : 2 + 10 + (labelled.shape[0] - plain.shape[0]) // 2, 2 : 2 + 30]
     assert strip.min() < 0.5 < strip.max()  # dark text drawn on the white strip
 

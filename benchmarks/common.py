@@ -1,0 +1,293 @@
+"""The shared runner of the benchmark scripts: timers, result rows, machine description, reports.
+
+Every script in ``benchmarks/`` times jaxviz against a peer in the same process and run:
+
+* :func:`time_jax` times tracing/lowering, XLA compilation and the steady state apart
+  (``jax.jit(fn).lower(*args)``, ``.compile()``, then warm-up calls and the median of timed calls,
+  each ended by ``jax.block_until_ready``), as the dm-haiku benchmarks do;
+* :func:`time_torch` times a PyTorch callable the same way (first call, warm-up, median);
+* :func:`write_results` writes ``benchmarks/results/<name>.json`` and replaces the section
+  ``## <name>`` of ``benchmarks/RESULTS.md``, leaving the other scripts' sections alone.
+
+Ratios are time ratios jaxviz / peer: below 1 means jaxviz is faster. Absolute times only mean
+something on the machine described next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
+
+FULL = dict(warmup=3, iters=20, min_time=2.0)
+QUICK = dict(warmup=1, iters=3, min_time=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """What a timer measured. ``compile_s`` is ``None`` for eager peers (see ``first_call_s``)."""
+
+    steady_s: float  # median of the timed calls
+    times: tuple[float, ...]  # every timed call, in seconds
+    first_call_s: float  # the first call: trace + compile for JAX, cold eager call for torch
+    trace_s: float | None = None  # JAX: trace + lower
+    compile_s: float | None = None  # JAX: XLA compile
+
+    @property
+    def iqr_s(self) -> float:
+        if len(self.times) < 4:
+            return max(self.times) - min(self.times)
+        q = statistics.quantiles(self.times, n=4)
+        return q[2] - q[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One line of a results table.
+
+    ``compile_s`` is trace + lower + compile for JAX and the cold first call for eager peers;
+    ``ratio_vs_peer`` is ``steady_s / peer steady_s`` (time ratio, below 1 means jaxviz faster),
+    ``None`` on the peer's own row. ``items`` per call (images, examples) gives the throughput.
+    """
+
+    benchmark: str
+    case: str
+    impl: str
+    compile_s: float | None
+    steady_s: float
+    ratio_vs_peer: float | None = None
+    notes: str = ""
+    items: int | None = None
+    unit: str = "img"
+
+    @property
+    def throughput(self) -> float | None:
+        return None if not self.items else self.items / self.steady_s
+
+
+def _median_loop(call: Callable[[], Any], warmup: int, iters: int, min_time: float, max_iters: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < iters or (time.perf_counter() - start < min_time and len(times) < max_iters):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def time_jax(
+    fn: Callable,
+    *args,
+    warmup: int = FULL["warmup"],
+    iters: int = FULL["iters"],
+    min_time: float = FULL["min_time"],
+    max_iters: int = 1000,
+) -> Timing:
+    """Time ``jax.jit(fn)(*args)``: trace+lower, compile and steady state apart.
+
+    The steady state runs the compiled executable (no dispatch-cache lookup of ``jit``), at least
+    ``iters`` times and for at least ``min_time`` seconds (at most ``max_iters`` calls), after
+    ``warmup`` untimed calls; each call ends with ``jax.block_until_ready``.
+    """
+    import jax
+
+    t0 = time.perf_counter()
+    lowered = jax.jit(fn).lower(*args)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    jax.block_until_ready(compiled(*args))  # first execution: buffers, thread pools
+    times = _median_loop(lambda: jax.block_until_ready(compiled(*args)), warmup, iters, min_time, max_iters)
+    return Timing(statistics.median(times), tuple(times), first_call_s=t2 - t0, trace_s=t1 - t0, compile_s=t2 - t1)
+
+
+def time_torch(
+    fn: Callable,
+    *args,
+    warmup: int = FULL["warmup"],
+    iters: int = FULL["iters"],
+    min_time: float = FULL["min_time"],
+    max_iters: int = 1000,
+    inference: bool = True,
+) -> Timing:
+    """Time the eager PyTorch callable ``fn(*args)`` (under ``torch.inference_mode`` if ``inference``).
+
+    Pass ``inference=False`` for anything that calls ``backward``. ``first_call_s`` is the cold first
+    call (allocator and kernel selection); on CPU torch runs synchronously, so no sync is needed.
+    """
+    import torch
+
+    ctx = torch.inference_mode if inference else contextlib.nullcontext
+    with ctx():
+        t0 = time.perf_counter()
+        fn(*args)
+        first = time.perf_counter() - t0
+        times = _median_loop(lambda: fn(*args), warmup, iters, min_time, max_iters)
+    return Timing(statistics.median(times), tuple(times), first_call_s=first)
+
+
+def jax_row(benchmark: str, case: str, t: Timing, peer: Timing | None, **kw) -> Row:
+    notes = kw.pop("notes", "")
+    split = f"trace {t.trace_s:.2f}s + compile {t.compile_s:.2f}s"
+    return Row(benchmark, case, kw.pop("impl", "jaxviz"), t.first_call_s, t.steady_s,
+               None if peer is None else t.steady_s / peer.steady_s, "; ".join(filter(None, [split, notes])), **kw)
+
+
+def torch_row(benchmark: str, case: str, t: Timing, **kw) -> Row:
+    return Row(benchmark, case, kw.pop("impl", "torch"), t.first_call_s, t.steady_s, None, kw.pop("notes", ""), **kw)
+
+
+# -- machine -----------------------------------------------------------------------------------
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> dict[str, Any]:
+    """CPU, cores, JAX backend and devices, library versions and torch threads (if installed)."""
+    import jax
+    import jaxlib
+
+    desc: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "python": platform.python_version(),
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+    }
+    try:
+        import torch
+    except ImportError:
+        desc["torch"] = None
+    else:
+        desc["torch"] = torch.__version__
+        desc["torch_threads"] = torch.get_num_threads()
+    return desc
+
+
+def describe(desc: dict[str, Any]) -> str:
+    torch = f"torch {desc['torch']} ({desc.get('torch_threads')} threads)" if desc.get("torch") else "torch not installed"
+    return (
+        f"{desc['cpu']}, {desc['cores_usable']} usable cores of {desc['cores']}; "
+        f"JAX backend {desc['jax_backend']} ({', '.join(desc['jax_devices'])}); "
+        f"jax {desc['jax']}, jaxlib {desc['jaxlib']}, {torch}, Python {desc['python']}"
+    )
+
+
+# -- reports -----------------------------------------------------------------------------------
+def _fmt(x: float | None, spec: str) -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def table(rows: Sequence[Row]) -> str:
+    """A markdown table of ``rows``."""
+    lines = [
+        "| benchmark | case | impl | compile s (torch: first call) | steady s (median) | ratio jaxviz/peer | throughput | notes |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        tp = r.throughput
+        tput = "—" if tp is None else f"{tp:,.1f} {r.unit}/s"
+        ratio = "(peer)" if r.ratio_vs_peer is None else f"{r.ratio_vs_peer:.2f}"
+        lines.append(f"| {r.benchmark} | {r.case} | {r.impl} | {_fmt(r.compile_s, '.3f')} | {r.steady_s:.4f} | {ratio} | {tput} | {r.notes} |")
+    return "\n".join(lines)
+
+
+def _section(name: str, rows: Sequence[Row], desc: dict[str, Any], date: str, command: str, extra: str) -> str:
+    parts = [
+        f"## {name}",
+        "",
+        f"Generated by `{command}` on {date}. Do not edit by hand: the script rewrites this section.",
+        "",
+        f"Machine: {describe(desc)}.",
+        "",
+        "Ratio = jaxviz time / peer time (below 1: jaxviz faster). Steady state is the median of timed "
+        "calls after warm-up; compile is JAX trace + lower + XLA compile (for torch: the cold first eager call).",
+        "",
+        table(rows),
+    ]
+    if extra:
+        parts += ["", extra.strip()]
+    return "\n".join(parts) + "\n"
+
+
+def replace_section(text: str, name: str, section: str) -> str:
+    """``text`` with its ``## name`` section (up to the next ``## `` heading) replaced, or appended."""
+    pattern = re.compile(rf"^## {re.escape(name)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        return pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    return text.rstrip("\n") + "\n\n" + section
+
+
+def write_results(
+    name: str,
+    rows: Sequence[Row],
+    path_json: str | os.PathLike | None = None,
+    results_md: str | os.PathLike | None = RESULTS_MD,
+    *,
+    command: str | None = None,
+    extra: str = "",
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``rows`` to ``path_json`` (default ``benchmarks/results/<name>.json``) and section
+    ``## <name>`` of ``results_md`` (skipped if ``None``). Returns the JSON record."""
+    desc = machine_description()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = command or f"python benchmarks/{name}.py"
+    record = {
+        "name": name,
+        "date": date,
+        "command": command,
+        "machine": desc,
+        "config": config or {},
+        "rows": [dict(dataclasses.asdict(r), throughput=r.throughput) for r in rows],
+    }
+    path_json = Path(path_json) if path_json is not None else RESULTS_DIR / f"{name}.json"
+    path_json.parent.mkdir(parents=True, exist_ok=True)
+    path_json.write_text(json.dumps(record, indent=2) + "\n")
+    if results_md is not None:
+        md = Path(results_md)
+        text = md.read_text() if md.exists() else (
+            "# Benchmark results\n\nEach section is generated by one script in `benchmarks/`; see `benchmarks/README.md`.\n"
+        )
+        md.write_text(replace_section(text, name, _section(name, rows, desc, date, command, extra)))
+    return record
+
+
+def parser(description: str, name: str) -> argparse.ArgumentParser:
+    """The command line every benchmark script shares: ``--quick`` and ``--out``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="few iterations (a smoke test); does not touch RESULTS.md unless --results-md is given")
+    p.add_argument("--out", type=Path, default=None, help=f"JSON output (default benchmarks/results/{name}.json, or {name}-quick.json with --quick)")
+    p.add_argument("--results-md", type=Path, default=None, help="markdown file whose section to rewrite (default benchmarks/RESULTS.md for full runs)")
+    return p
+
+
+def settings(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], Path, Path | None]:
+    """Timer settings, JSON path and RESULTS.md path (or None) for parsed ``args``."""
+    timer = dict(QUICK if args.quick else FULL)
+    out = args.out or RESULTS_DIR / (f"{name}-quick.json" if args.quick else f"{name}.json")
+    md = args.results_md or (None if args.quick else RESULTS_MD)
+    return timer, out, md

@@ -1,0 +1,1 @@
+"""Independent implementations that the benchmarks compare jaxviz with (plain PyTorch, no torchvision)."""

@@ -1,0 +1,165 @@
+"""Plain-PyTorch SqueezeNet 1.1 and LeNet-5 that load the same weights as the jaxviz zoo models.
+
+The peers take NCHW pixels in [0, 1] (RGB for SqueezeNet, grey for LeNet) and apply the same
+preprocessing inside ``forward`` as jaxviz does, so ``peer(x.permute(0, 3, 1, 2))`` equals
+``jaxviz_model(x)``. Weights come from a jaxviz :class:`~jaxviz.models.contract.Model`
+(``from_jaxviz``) or from the nested ``{layer: {"kernel", "bias"}}`` dict of its parameters:
+HWIO convolution kernels become OIHW, ``(in, out)`` dense kernels become ``(out, in)``, and the
+first dense layer of LeNet has its inputs reordered from jaxviz's NHWC flattening to torch's NCHW.
+
+torchvision is not needed (nor installable here); Caffe's ceil-mode max pooling is
+``nn.MaxPool2d(3, 2, ceil_mode=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+CAFFE_BGR_MEAN = (104.006, 116.669, 122.679)
+FIRE_CHANNELS = {  # name: (in, squeeze, expand), as in jaxviz.models.squeezenet
+    "fire2": (64, 16, 64),
+    "fire3": (128, 16, 64),
+    "fire4": (128, 32, 128),
+    "fire5": (256, 32, 128),
+    "fire6": (256, 48, 192),
+    "fire7": (384, 48, 192),
+    "fire8": (384, 64, 256),
+    "fire9": (512, 64, 256),
+}
+POOL_AFTER = ("conv1", "fire3", "fire5")
+
+
+def pure_params(model_or_params: Any) -> dict:
+    """A jaxviz Model (or its NNX ``State`` params, or a plain dict) as nested dicts of numpy arrays."""
+    params = getattr(model_or_params, "params", model_or_params)
+    if not isinstance(params, dict):
+        from flax import nnx
+
+        params = nnx.to_pure_dict(params)
+
+    def conv(tree):
+        return {k: conv(v) for k, v in tree.items()} if isinstance(tree, Mapping) else np.asarray(tree, np.float32)
+
+    return conv(params)
+
+
+def _set_conv(conv: nn.Conv2d, p: Mapping[str, np.ndarray]) -> None:
+    kernel = np.asarray(p["kernel"], np.float32).transpose(3, 2, 0, 1)  # HWIO -> OIHW
+    if tuple(kernel.shape) != tuple(conv.weight.shape):
+        raise ValueError(f"conv kernel of shape {kernel.shape} (OIHW) does not fit {tuple(conv.weight.shape)}")
+    conv.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
+    conv.bias.data.copy_(torch.from_numpy(np.asarray(p["bias"], np.float32)))
+
+
+def _set_linear(fc: nn.Linear, p: Mapping[str, np.ndarray], kernel: np.ndarray | None = None) -> None:
+    w = np.asarray(p["kernel"] if kernel is None else kernel, np.float32).T  # (in, out) -> (out, in)
+    if tuple(w.shape) != tuple(fc.weight.shape):
+        raise ValueError(f"dense kernel of shape {w.shape} (out, in) does not fit {tuple(fc.weight.shape)}")
+    fc.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+    fc.bias.data.copy_(torch.from_numpy(np.asarray(p["bias"], np.float32)))
+
+
+# -- SqueezeNet 1.1 ------------------------------------------------------------------------------
+class Fire(nn.Module):
+    def __init__(self, cin: int, squeeze: int, expand: int):
+        super().__init__()
+        self.squeeze1x1 = nn.Conv2d(cin, squeeze, 1)
+        self.expand1x1 = nn.Conv2d(squeeze, expand, 1)
+        self.expand3x3 = nn.Conv2d(squeeze, expand, 3, padding=1)
+
+    def forward(self, x):
+        s = F.relu(self.squeeze1x1(x))
+        return torch.cat([F.relu(self.expand1x1(s)), F.relu(self.expand3x3(s))], dim=1)
+
+
+class SqueezeNet11(nn.Module):
+    """SqueezeNet 1.1 (Caffe layout) on NCHW RGB pixels in [0, 1]; Caffe BGR-mean preprocessing inside."""
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 3, stride=2)
+        self.fires = nn.ModuleDict({n: Fire(*c) for n, c in FIRE_CHANNELS.items()})
+        self.conv10 = nn.Conv2d(512, num_classes, 1)
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.register_buffer("mean", torch.tensor(CAFFE_BGR_MEAN, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, x):
+        return x.flip(1) * 255.0 - self.mean  # RGB [0, 1] -> BGR 0..255 minus the mean
+
+    def forward(self, x):
+        h = self.pool(F.relu(self.conv1(self.preprocess(x))))
+        for name, fire in self.fires.items():
+            h = fire(h)
+            if name in POOL_AFTER:
+                h = self.pool(h)
+        return F.relu(self.conv10(h)).mean(dim=(2, 3))
+
+    def load_jaxviz(self, params: Any) -> SqueezeNet11:
+        """Copy the parameters of ``jaxviz.models.squeezenet()`` (Model, State or pure dict)."""
+        p = pure_params(params)
+        _set_conv(self.conv1, p["conv1"])
+        _set_conv(self.conv10, p["conv10"])
+        for name, fire in self.fires.items():
+            for part in ("squeeze1x1", "expand1x1", "expand3x3"):
+                _set_conv(getattr(fire, part), p["fires"][name][part])
+        return self
+
+
+# -- LeNet-5 ---------------------------------------------------------------------------------------
+class LeNet(nn.Module):
+    """LeNet-5 as in ``jaxviz.models.zoo.LeNet`` (ReLU, 2x2 max pooling) on NCHW pixels."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28):
+        super().__init__()
+        pad = 2 if image_size == 28 else 0
+        self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=pad)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        h = F.relu(self.fc1(h.flatten(1)))
+        h = F.relu(self.fc2(h))
+        return self.fc3(h)
+
+    def load_jaxviz(self, params: Any) -> LeNet:
+        """Copy the parameters of ``jaxviz.models.lenet()`` (Model, State or pure dict)."""
+        p = pure_params(params)
+        _set_conv(self.conv1, p["conv1"])
+        _set_conv(self.conv2, p["conv2"])
+        # jaxviz flattens (5, 5, 16) NHWC maps, torch (16, 5, 5): reorder fc1's input rows.
+        k = np.asarray(p["fc1"]["kernel"], np.float32)
+        k = k.reshape(5, 5, 16, -1).transpose(2, 0, 1, 3).reshape(400, -1)
+        _set_linear(self.fc1, p["fc1"], kernel=k)
+        _set_linear(self.fc2, p["fc2"])
+        _set_linear(self.fc3, p["fc3"])
+        return self
+
+
+def squeezenet_from_jaxviz(model: Any) -> SqueezeNet11:
+    """A torch SqueezeNet 1.1 in eval mode with the weights of jaxviz ``model``."""
+    p = pure_params(model)
+    return SqueezeNet11(num_classes=p["conv10"]["bias"].shape[0]).load_jaxviz(p).eval()
+
+
+def lenet_from_jaxviz(model: Any) -> LeNet:
+    """A torch LeNet-5 with the weights of jaxviz ``model`` (a ``lenet()`` of 28x28 or 32x32 inputs)."""
+    p = pure_params(model)
+    cin = p["conv1"]["kernel"].shape[2]
+    shape = getattr(model, "input_shape", None)
+    size = shape[0] if shape else 28
+    return LeNet(cin, p["fc3"]["bias"].shape[0], size).load_jaxviz(p)
+
+
+def nhwc_to_nchw(x: Any) -> torch.Tensor:
+    """A contiguous float32 NCHW torch tensor from an NHWC array (numpy or JAX)."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))

@@ -1,0 +1,79 @@
+"""Resumable checkpoints (orbax) and the cache directory shared by every long run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxviz.errors import CheckpointError
+
+
+def cache_dir(path: str | os.PathLike | None = None) -> Path:
+    """``path``, else ``$JAXVIZ_CACHE``, else ``~/.cache/jaxviz``; created if missing."""
+    root = Path(path or os.environ.get("JAXVIZ_CACHE") or Path.home() / ".cache" / "jaxviz").expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def run_id(**fields: Any) -> str:
+    """A short stable name for a run from its defining fields (model, data set, config)."""
+    blob = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _signature(tree) -> list[list]:
+    return [[list(np.shape(x)), str(np.asarray(x).dtype) if not hasattr(x, "dtype") else str(x.dtype)] for x in jax.tree.leaves(tree)]
+
+
+class Checkpointer:
+    """Saves and restores a pytree ``state`` with a JSON ``meta`` under ``directory``.
+
+    The pytree is stored as its flat list of leaves and rebuilt on the structure of a template, so
+    any pytree (NNX ``State``, optax states) round-trips; a checkpoint whose leaves do not match the
+    template (another model, another optimiser) raises :class:`CheckpointError`.
+    """
+
+    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 2):
+        self.directory = Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(self, step: int, state, meta: dict) -> None:
+        leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
+        meta = dict(meta, signature=_signature(state))
+        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)), force=True)
+        self._manager.wait_until_finished()
+
+    def restore(self, template, step: int | None = None, expect: dict | None = None):
+        """Restore ``(state, meta)`` shaped like ``template``; ``expect`` keys must match ``meta``."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        try:
+            meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as e:
+            raise CheckpointError(f"cannot read checkpoint {self.directory}/{step}: {e}") from None
+        for key, value in (expect or {}).items():
+            if meta.get(key) != value:
+                raise CheckpointError(
+                    f"checkpoint {self.directory} was written for {key}={meta.get(key)!r}, not {value!r}; "
+                    "use another --cache-dir or delete that folder"
+                )
+        if meta.get("signature") != _signature(template):
+            raise CheckpointError(f"checkpoint {self.directory} holds parameters of another shape than {expect or 'this model'}; delete it or use another --cache-dir")
+        leaves, treedef = jax.tree.flatten(template)
+        abstract = {f"{i:05d}": np.zeros(np.shape(x), np.asarray(x).dtype) for i, x in enumerate(leaves)}
+        restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+        return jax.tree.unflatten(treedef, [restored[k] for k in sorted(restored)]), meta
+
+    def close(self) -> None:
+        self._manager.close()
