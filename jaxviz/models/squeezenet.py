@@ -40,12 +40,12 @@ POOL_AFTER = ("conv1", "fire3", "fire5")
 
 def caffe_preprocess(x: jax.Array) -> jax.Array:
     """RGB pixels in [0, 1] -> Caffe BGR, mean subtracted, range 0..255."""
-    return x[..., ::-1] * 255.0 - CAFFE_BGR_MEAN
+    return x[..., ::-1] * 255.0 - CAFFE_BGR_MEAN.reshape((1,) * (jnp.ndim(x) - 1) + (3,))
 
 
 def caffe_deprocess(x: jax.Array) -> jax.Array:
     """Inverse of :func:`caffe_preprocess`."""
-    return ((x + CAFFE_BGR_MEAN) / 255.0)[..., ::-1]
+    return ((x + CAFFE_BGR_MEAN.reshape((1,) * (jnp.ndim(x) - 1) + (3,))) / 255.0)[..., ::-1]
 
 
 def max_pool_ceil(x: jax.Array, size: int = 3, stride: int = 2) -> jax.Array:
@@ -109,8 +109,8 @@ def _assign_conv(conv: nnx.Conv, weights, layer: str, source: str) -> None:
     pair = weights[layer]
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         raise WeightsError(f"{source}: layer {layer!r} should hold [kernel, bias]; found {type(pair).__name__}")
-    conv.kernel.value = jnp.asarray(check_shape(layer, conv.kernel.value.shape, pair[0], source))
-    conv.bias.value = jnp.asarray(check_shape(layer + " bias", conv.bias.value.shape, pair[1], source))
+    conv.kernel.set_value(jnp.asarray(check_shape(layer, conv.kernel[...].shape, pair[0], source)))
+    conv.bias.set_value(jnp.asarray(check_shape(layer + " bias", conv.bias[...].shape, pair[1], source)))
 
 
 def squeezenet(weights: str | os.PathLike | None = None) -> Model:

