@@ -91,6 +91,22 @@ def _median_loop(call: Callable[[], Any], warmup: int, iters: int, min_time: flo
     return times
 
 
+def _prepare_jax(fn: Callable, args: tuple) -> tuple[Callable[[], Any], float, float, float]:
+    import jax
+
+    t0 = time.perf_counter()
+    lowered = jax.jit(fn).lower(*args)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+
+    def call():
+        return jax.block_until_ready(compiled(*args))
+
+    call()  # first execution: buffers, thread pools
+    return call, t1 - t0, t2 - t1, t2 - t0
+
+
 def time_jax(
     fn: Callable,
     *args,
@@ -105,16 +121,9 @@ def time_jax(
     ``iters`` times and for at least ``min_time`` seconds (at most ``max_iters`` calls), after
     ``warmup`` untimed calls; each call ends with ``jax.block_until_ready``.
     """
-    import jax
-
-    t0 = time.perf_counter()
-    lowered = jax.jit(fn).lower(*args)
-    t1 = time.perf_counter()
-    compiled = lowered.compile()
-    t2 = time.perf_counter()
-    jax.block_until_ready(compiled(*args))  # first execution: buffers, thread pools
-    times = _median_loop(lambda: jax.block_until_ready(compiled(*args)), warmup, iters, min_time, max_iters)
-    return Timing(statistics.median(times), tuple(times), first_call_s=t2 - t0, trace_s=t1 - t0, compile_s=t2 - t1)
+    call, trace_s, compile_s, first = _prepare_jax(fn, args)
+    times = _median_loop(call, warmup, iters, min_time, max_iters)
+    return Timing(statistics.median(times), tuple(times), first_call_s=first, trace_s=trace_s, compile_s=compile_s)
 
 
 def time_torch(
@@ -142,15 +151,64 @@ def time_torch(
     return Timing(statistics.median(times), tuple(times), first_call_s=first)
 
 
+def time_pair(
+    jax_fn: Callable,
+    jax_args: tuple,
+    torch_fn: Callable,
+    torch_args: tuple,
+    *,
+    warmup: int = FULL["warmup"],
+    iters: int = FULL["iters"],
+    min_time: float = FULL["min_time"],
+    rounds: int = 4,
+    inference: bool = True,
+    max_iters: int = 1000,
+) -> tuple[Timing, Timing]:
+    """Time a JAX function and its torch peer in alternating rounds: ``(jax timing, torch timing)``.
+
+    Same measurements as :func:`time_jax` and :func:`time_torch`, but the timed calls are split in
+    ``rounds`` blocks, jax then torch, so that a change of machine load during the run (a shared
+    CI runner) falls on both sides alike. Each side gets ``iters`` calls and ``min_time`` seconds
+    in all; ``warmup`` untimed calls precede each side's first block.
+    """
+    import torch
+
+    ctx = torch.inference_mode if inference else contextlib.nullcontext
+    call, trace_s, compile_s, jfirst = _prepare_jax(jax_fn, jax_args)
+    with ctx():
+        t0 = time.perf_counter()
+        torch_fn(*torch_args)
+        tfirst = time.perf_counter() - t0
+    per_round = max(1, -(-iters // rounds))
+    jtimes: list[float] = []
+    ttimes: list[float] = []
+    for r in range(rounds):
+        w = warmup if r == 0 else 1
+        jtimes += _median_loop(call, w, per_round, min_time / rounds, max_iters // rounds)
+        with ctx():
+            ttimes += _median_loop(lambda: torch_fn(*torch_args), w, per_round, min_time / rounds, max_iters // rounds)
+    return (
+        Timing(statistics.median(jtimes), tuple(jtimes), first_call_s=jfirst, trace_s=trace_s, compile_s=compile_s),
+        Timing(statistics.median(ttimes), tuple(ttimes), first_call_s=tfirst),
+    )
+
+
+def _spread(t: Timing) -> str:
+    return f"n={len(t.times)}, IQR {t.iqr_s:.3g}s"
+
+
 def jax_row(benchmark: str, case: str, t: Timing, peer: Timing | None, **kw) -> Row:
-    notes = kw.pop("notes", "")
+    """The jaxviz row of a case; ``ratio_vs_peer`` from ``peer`` (``None``: no peer)."""
     split = f"trace {t.trace_s:.2f}s + compile {t.compile_s:.2f}s"
+    notes = "; ".join(filter(None, [split, _spread(t), kw.pop("notes", "")]))
     return Row(benchmark, case, kw.pop("impl", "jaxviz"), t.first_call_s, t.steady_s,
-               None if peer is None else t.steady_s / peer.steady_s, "; ".join(filter(None, [split, notes])), **kw)
+               None if peer is None else t.steady_s / peer.steady_s, notes, **kw)
 
 
 def torch_row(benchmark: str, case: str, t: Timing, **kw) -> Row:
-    return Row(benchmark, case, kw.pop("impl", "torch"), t.first_call_s, t.steady_s, None, kw.pop("notes", ""), **kw)
+    """The peer row of a case (its ``compile_s`` is the cold first call)."""
+    notes = "; ".join(filter(None, [_spread(t), kw.pop("notes", "")]))
+    return Row(benchmark, case, kw.pop("impl", "torch"), t.first_call_s, t.steady_s, None, notes, **kw)
 
 
 # -- machine -----------------------------------------------------------------------------------
@@ -172,6 +230,7 @@ def machine_description() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "python": platform.python_version(),
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
         "jax": jax.__version__,
@@ -190,7 +249,8 @@ def machine_description() -> dict[str, Any]:
 def describe(desc: dict[str, Any]) -> str:
     torch = f"torch {desc['torch']} ({desc.get('torch_threads')} threads)" if desc.get("torch") else "torch not installed"
     return (
-        f"{desc['cpu']}, {desc['cores_usable']} usable cores of {desc['cores']}; "
+        f"{desc['cpu']}, {desc['cores_usable']} usable cores of {desc['cores']} "
+        f"(1-min load average {desc.get('load_avg_1m')} when the results were written); "
         f"JAX backend {desc['jax_backend']} ({', '.join(desc['jax_devices'])}); "
         f"jax {desc['jax']}, jaxlib {desc['jaxlib']}, {torch}, Python {desc['python']}"
     )

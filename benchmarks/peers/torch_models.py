@@ -53,16 +53,16 @@ def _set_conv(conv: nn.Conv2d, p: Mapping[str, np.ndarray]) -> None:
     kernel = np.asarray(p["kernel"], np.float32).transpose(3, 2, 0, 1)  # HWIO -> OIHW
     if tuple(kernel.shape) != tuple(conv.weight.shape):
         raise ValueError(f"conv kernel of shape {kernel.shape} (OIHW) does not fit {tuple(conv.weight.shape)}")
-    conv.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(kernel)))
-    conv.bias.data.copy_(torch.from_numpy(np.asarray(p["bias"], np.float32)))
+    conv.weight.data.copy_(torch.from_numpy(np.array(kernel, np.float32, order="C")))
+    conv.bias.data.copy_(torch.from_numpy(np.array(p["bias"], np.float32)))
 
 
 def _set_linear(fc: nn.Linear, p: Mapping[str, np.ndarray], kernel: np.ndarray | None = None) -> None:
     w = np.asarray(p["kernel"] if kernel is None else kernel, np.float32).T  # (in, out) -> (out, in)
     if tuple(w.shape) != tuple(fc.weight.shape):
         raise ValueError(f"dense kernel of shape {w.shape} (out, in) does not fit {tuple(fc.weight.shape)}")
-    fc.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(w)))
-    fc.bias.data.copy_(torch.from_numpy(np.asarray(p["bias"], np.float32)))
+    fc.weight.data.copy_(torch.from_numpy(np.array(w, np.float32, order="C")))
+    fc.bias.data.copy_(torch.from_numpy(np.array(p["bias"], np.float32)))
 
 
 # -- SqueezeNet 1.1 ------------------------------------------------------------------------------
@@ -162,4 +162,4 @@ def lenet_from_jaxviz(model: Any) -> LeNet:
 
 def nhwc_to_nchw(x: Any) -> torch.Tensor:
     """A contiguous float32 NCHW torch tensor from an NHWC array (numpy or JAX)."""
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))
+    return torch.from_numpy(np.array(np.asarray(x, np.float32).transpose(0, 3, 1, 2), order="C"))  # a writable copy

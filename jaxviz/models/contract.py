@@ -54,7 +54,7 @@ class Taps:
 
 
 @jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity, so jax.jit(model) works
 class Model:
     """A network as a pytree: explicit ``params`` plus static, pure functions.
 

@@ -109,8 +109,8 @@ def _assign_conv(conv: nnx.Conv, weights, layer: str, source: str) -> None:
     pair = weights[layer]
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         raise WeightsError(f"{source}: layer {layer!r} should hold [kernel, bias]; found {type(pair).__name__}")
-    conv.kernel.set_value(jnp.asarray(check_shape(layer, conv.kernel[...].shape, pair[0], source)))
-    conv.bias.set_value(jnp.asarray(check_shape(layer + " bias", conv.bias[...].shape, pair[1], source)))
+    conv.kernel.set_value(jnp.asarray(check_shape(layer, conv.kernel.get_value().shape, pair[0], source)))
+    conv.bias.set_value(jnp.asarray(check_shape(layer + " bias", conv.bias.get_value().shape, pair[1], source)))
 
 
 def squeezenet(weights: str | os.PathLike | None = None) -> Model:
@@ -125,7 +125,7 @@ def squeezenet(weights: str | os.PathLike | None = None) -> Model:
         raise WeightsError(f"{path}: expected a dict of layer -> [kernel, bias]; found {type(data).__name__}")
     layers = ["conv1", "conv10"] + [f"{f}/{p}" for f in FIRE_CHANNELS for p in ("squeeze1x1", "expand1x1", "expand3x3")]
     require_keys(data, layers, str(path))
-    net = SqueezeNet(rngs=nnx.Rngs(0))
+    net = nnx.eval_shape(lambda: SqueezeNet(rngs=nnx.Rngs(0)))  # shapes only; every weight is assigned below
     _assign_conv(net.conv1, data, "conv1", str(path))
     _assign_conv(net.conv10, data, "conv10", str(path))
     for fname, fire in net.fires.items():

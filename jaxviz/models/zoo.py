@@ -104,7 +104,8 @@ def _small_model(cls, name, input_shape, num_classes, class_names, key, **kwargs
         return cls(c, num_classes, h, rngs=nnx.Rngs(k), **kwargs)
 
     key = jax.random.key(0) if key is None else key
-    return model_from_module(build(key), name=name, input_shape=(h, w, c), class_names=class_names, build=build)
+    model = model_from_module(nnx.eval_shape(lambda: build(key)), name=name, input_shape=(h, w, c), class_names=class_names, build=build)
+    return model.replace(params=jax.jit(model.init)(key))  # one compiled init instead of op-by-op
 
 
 def lenet(input_shape: Sequence[int] = (28, 28, 1), num_classes: int = 10, *, class_names=None, key=None) -> Model:

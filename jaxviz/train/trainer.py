@@ -14,7 +14,7 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxviz.data import Dataset
-from jaxviz.errors import ShapeError
+from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model
 from jaxviz.train.checkpoints import Checkpointer, cache_dir, run_id
 
@@ -26,6 +26,7 @@ class TrainConfig(NamedTuple):
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    schedule: str = "cosine"  # "cosine" (decay to 0 over the run) or "constant"
     seed: int = 0
     checkpoint_every: int = 0  # steps between checkpoints; 0 = every checkpoint_seconds of wall time
     checkpoint_seconds: float = 30.0
@@ -45,10 +46,14 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+    """Adam (AdamW with weight decay) with the config's learning-rate schedule over ``total_steps``."""
+    if config.schedule not in ("cosine", "constant"):
+        raise JaxvizError(f"unknown schedule {config.schedule!r}; use 'cosine' or 'constant'.")
+    lr = optax.cosine_decay_schedule(config.learning_rate, total_steps) if config.schedule == "cosine" else config.learning_rate
     if config.weight_decay:
-        return optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
-    return optax.adam(config.learning_rate)
+        return optax.adamw(lr, weight_decay=config.weight_decay)
+    return optax.adam(lr)
 
 
 def make_train_step(model: Model, optimizer: optax.GradientTransformation) -> Callable:
@@ -109,7 +114,7 @@ def train(
     if steps_per_epoch == 0:
         raise ShapeError(f"batch_size {config.batch_size} exceeds the {n} training examples of {data.name}.")
     total = steps_per_epoch * config.epochs
-    optimizer = make_optimizer(config)
+    optimizer = make_optimizer(config, total)
     step_fn = make_train_step(model, optimizer)
 
     params = model.init(jax.random.key(config.seed))

@@ -14,7 +14,6 @@ import jax.numpy as jnp  # noqa: E402
 from skimage import data as skdata  # noqa: E402
 from skimage.transform import resize  # noqa: E402
 
-from jaxviz.models.squeezenet import squeezenet  # noqa: E402
 from jaxviz.models.zoo import lenet  # noqa: E402
 
 PEERS = Path(__file__).resolve().parents[2] / "benchmarks" / "peers" / "torch_models.py"
@@ -40,17 +39,21 @@ def _max_rel_err(a, b):
 
 @pytest.fixture(scope="module")
 def photos():
+    """skimage's chelsea (a tabby cat) and coffee (an espresso), resized to (2, 227, 227, 3) RGB in [0, 1]."""
     imgs = [resize(f(), (227, 227), anti_aliasing=True) for f in (skdata.chelsea, skdata.coffee)]
-    return np.stack(imgs).astype(np.float32)  # (2, 227, 227, 3) RGB in [0, 1]
+    return np.stack(imgs).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
-def squeeze():
-    return squeezenet()
+def squeeze(squeezenet_model):
+    return squeezenet_model  # the suite's shared instance (tests/conftest.py), loaded once
+
+
+_logits = jax.jit(lambda model, x: model(x))
 
 
 def test_squeezenet_peer_logits_match_on_photos(squeeze, photos):
-    ours = np.asarray(jax.jit(lambda m, x: m(x))(squeeze, photos))
+    ours = np.asarray(_logits(squeeze, photos))
     net = peers.squeezenet_from_jaxviz(squeeze)
     with torch.inference_mode():
         theirs = net(peers.nhwc_to_nchw(photos)).numpy()
@@ -58,14 +61,14 @@ def test_squeezenet_peer_logits_match_on_photos(squeeze, photos):
     assert _max_rel_err(theirs, ours) < 1e-4
     assert np.array_equal(theirs.argmax(-1), ours.argmax(-1))
     # Real photos, real weights: the cat is a cat, so the comparison is not between two wrong nets.
-    assert "cat" in squeeze.class_names[int(ours[0].argmax())].lower()
+    assert 281 <= ours[0].argmax() <= 285 and ours[1].argmax() == 967  # a domestic cat; espresso
 
 
 def test_squeezenet_peer_input_gradient_matches(squeeze, photos):
     targets = np.array([281, 967])  # tabby cat, espresso
     x = photos[:1, ::2, ::2]  # a smaller input keeps the test fast (the net is fully convolutional)
     t = targets[:1]
-    ours = jax.grad(lambda x: jnp.take_along_axis(squeeze(x), t[:, None], 1).sum())(x)
+    ours = jax.jit(jax.grad(lambda x: jnp.take_along_axis(squeeze(x), t[:, None], 1).sum()))(x)
     net = peers.squeezenet_from_jaxviz(squeeze).requires_grad_(False)
     xt = peers.nhwc_to_nchw(x).requires_grad_(True)
     net(xt).gather(1, torch.from_numpy(t)[:, None]).sum().backward()
@@ -83,23 +86,28 @@ def test_ceil_mode_pooling_matches_jaxviz():
     np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.fixture(scope="module")
+def lenet28():
+    return lenet((28, 28, 1), key=jax.random.key(3))
+
+
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
-def test_lenet_peer_logits_match(shape):
-    model = lenet(shape, key=jax.random.key(3))
+def test_lenet_peer_logits_match(shape, lenet28):
+    model = lenet28 if shape == (28, 28, 1) else lenet(shape, key=jax.random.key(3))
     x = np.random.default_rng(1).uniform(size=(8, *shape)).astype(np.float32)
-    ours = np.asarray(model(x))
+    ours = np.asarray(_logits(model, x))
     net = peers.lenet_from_jaxviz(model)
     with torch.inference_mode():
         theirs = net(peers.nhwc_to_nchw(x)).numpy()
     np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5 * np.abs(ours).max())
 
 
-def test_lenet_peer_gradients_match():
+def test_lenet_peer_gradients_match(lenet28):
     """Same loss and same parameter gradients: the training-step benchmark compares like with like."""
     import optax
     from flax import nnx
 
-    model = lenet(key=jax.random.key(5))
+    model = lenet28
     rng = np.random.default_rng(2)
     x = rng.uniform(size=(16, 28, 28, 1)).astype(np.float32)
     y = rng.integers(0, 10, size=16)
@@ -107,11 +115,11 @@ def test_lenet_peer_gradients_match():
     def loss(p):
         return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), y).mean()
 
-    ours_loss, grads = jax.value_and_grad(loss)(model.params)
+    ours_loss, grads = jax.jit(jax.value_and_grad(loss))(model.params)
     g = peers.pure_params(nnx.to_pure_dict(grads))
     net = peers.lenet_from_jaxviz(model)
     theirs_loss = torch.nn.functional.cross_entropy(net(peers.nhwc_to_nchw(x)), torch.from_numpy(y))
     theirs_loss.backward()
-    np.testing.assert_allclose(float(theirs_loss), float(ours_loss), rtol=1e-5)
+    np.testing.assert_allclose(theirs_loss.item(), float(ours_loss), rtol=1e-5)
     np.testing.assert_allclose(net.conv1.weight.grad.numpy(), g["conv1"]["kernel"].transpose(3, 2, 0, 1), rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(net.fc3.weight.grad.numpy(), g["fc3"]["kernel"].T, rtol=1e-3, atol=1e-6)
