@@ -73,8 +73,8 @@ def squeezenet_rows(timer) -> list:
     net = squeezenet_from_jaxviz(model)
     rows = []
 
-    # (a) forward. The model is passed to jit as a pytree argument: ``jax.jit(model)`` itself fails
-    # (jit hashes its callable and the frozen Model dataclass hashes its unhashable NNX State).
+    # (a) forward. The model is passed to jit as a pytree argument, so its weights are inputs of the
+    # compiled function rather than constants folded into it.
     def forward(m, x):
         return m(x)
 

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend import core as jcore
 from jax.typing import ArrayLike
 
 from jaxviz.attribution import _common as C
@@ -127,7 +128,7 @@ def parameter_groups(model) -> list[tuple[str, list[int]]]:
     first = {v: len(jaxpr.eqns) for v in jaxpr.invars}
     for k, eqn in enumerate(jaxpr.eqns):
         for v in eqn.invars:
-            if v in first and first[v] > k:
+            if not isinstance(v, jcore.Literal) and v in first and first[v] > k:
                 first[v] = k
     use = [first[v] for v in jaxpr.invars]
     return sorted(groups.items(), key=lambda g: min(use[i] for i in g[1]))
