@@ -11,7 +11,7 @@ import sys
 
 from jaxviz.errors import JaxvizError
 
-SUBCOMMANDS = ("tour", "train")
+SUBCOMMANDS = ("tour", "train", "saliency")
 
 
 def common_options() -> argparse.ArgumentParser:

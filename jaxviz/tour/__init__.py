@@ -1,9 +1,10 @@
 """``jaxviz tour``: the report of what jaxviz shows on the embedded data and weights."""
 
+from jaxviz.tour.attribution import attribution
 from jaxviz.tour.classifier import classifier
 from jaxviz.tour.core import TourContext, run_tour
 from jaxviz.tour.imagenet import imagenet
 
-SECTIONS = (classifier, imagenet)
+SECTIONS = (classifier, imagenet, attribution)
 
-__all__ = ["SECTIONS", "TourContext", "classifier", "imagenet", "run_tour"]
+__all__ = ["SECTIONS", "TourContext", "attribution", "classifier", "imagenet", "run_tour"]

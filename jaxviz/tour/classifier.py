@@ -12,7 +12,7 @@ from jaxviz.viz import image_grid
 
 # quick: MNIST-5k (>= 95% expected); default: Fashion-MNIST (>= 89% expected)
 QUICK = ("mnist5k", TrainConfig(epochs=12, batch_size=64))
-FULL = ("fashion_mnist", TrainConfig(epochs=10, batch_size=128))
+FULL = ("fashion_mnist", TrainConfig(epochs=10, batch_size=128, learning_rate=2e-3))
 
 
 def classifier(ctx: TourContext) -> dict:

@@ -6,6 +6,7 @@ from jaxviz.train.trainer import (
     TrainResult,
     accuracy,
     cross_entropy,
+    load_trained,
     make_optimizer,
     make_train_step,
     predict,
@@ -13,6 +14,6 @@ from jaxviz.train.trainer import (
 )
 
 __all__ = [
-    "Checkpointer", "TrainConfig", "TrainResult", "accuracy", "cache_dir", "cross_entropy",
+    "Checkpointer", "TrainConfig", "TrainResult", "accuracy", "cache_dir", "cross_entropy", "load_trained",
     "make_optimizer", "make_train_step", "predict", "run_id", "train",
 ]

@@ -53,15 +53,19 @@ class Checkpointer:
         self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)), force=True)
         self._manager.wait_until_finished()
 
+    def read_meta(self, step: int) -> dict:
+        """The JSON written beside the checkpoint at ``step``."""
+        try:
+            return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as e:
+            raise CheckpointError(f"cannot read checkpoint {self.directory}/{step}: {e}") from None
+
     def restore(self, template, step: int | None = None, expect: dict | None = None):
         """Restore ``(state, meta)`` shaped like ``template``; ``expect`` keys must match ``meta``."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
-        try:
-            meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        except Exception as e:
-            raise CheckpointError(f"cannot read checkpoint {self.directory}/{step}: {e}") from None
+        meta = self.read_meta(step)
         for key, value in (expect or {}).items():
             if meta.get(key) != value:
                 raise CheckpointError(

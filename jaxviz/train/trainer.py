@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -14,7 +15,7 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxviz.data import Dataset
-from jaxviz.errors import JaxvizError, ShapeError
+from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
 from jaxviz.models.contract import Model
 from jaxviz.train.checkpoints import Checkpointer, cache_dir, run_id
 
@@ -120,7 +121,7 @@ def train(
     params = model.init(jax.random.key(config.seed))
     opt_state = optimizer.init(params)
     recipe = {k: v for k, v in config._asdict().items() if not k.startswith("checkpoint_")}
-    identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, config=recipe)
+    identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, class_names=list(data.class_names), config=recipe)
     ckpt_dir = cache_dir(cache) / "checkpoints" / f"{model.name}-{data.name}-{run_id(**identity)}"
     ckpt = Checkpointer(ckpt_dir)
     start = 0
@@ -161,3 +162,26 @@ def train(
     trained = model.replace(params=params)
     acc = accuracy(trained, data.x_test, data.y_test)
     return TrainResult(trained, acc, np.asarray(losses), step, time.perf_counter() - t0, resumed_from, str(ckpt_dir))
+
+
+def load_trained(checkpoint_dir: str | os.PathLike) -> Model:
+    """The model saved in a checkpoint folder written by :func:`train` (``jaxviz train`` prints it)."""
+    from jaxviz.models.registry import TRAINABLE, get_model
+
+    if not Path(checkpoint_dir).is_dir():
+        raise CheckpointError(f"checkpoint folder not found: {checkpoint_dir}")
+    ckpt = Checkpointer(checkpoint_dir)
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise CheckpointError(f"{checkpoint_dir} holds no checkpoint; train one with: jaxviz train --model lenet")
+        meta = ckpt.read_meta(step)
+        if meta.get("model") not in TRAINABLE:
+            raise CheckpointError(f"{checkpoint_dir} was not written by jaxviz train (model {meta.get('model')!r})")
+        model = get_model(meta["model"], meta["input_shape"], meta.get("class_names"))
+        config = TrainConfig(**meta["config"])
+        template = (model.params, make_optimizer(config, 1).init(model.params))
+        (params, _), _ = ckpt.restore(template, step, expect={"model": meta["model"]})
+    finally:
+        ckpt.close()
+    return model.replace(params=params)

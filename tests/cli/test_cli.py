@@ -51,6 +51,56 @@ def test_tour_quick_writes_report_and_summary(tmp_path):
     assert 281 <= top["chelsea"][0][0] <= 285 and top["coffee"][0][0] == 967
     assert all(len(t) == 5 and 0 < t[0][2] <= 1 for t in top.values())
     assert "total" in summary["timings_s"]
+    attribution = summary["attribution"]
+    for study in ("imagenet", "classifier"):
+        a = attribution[study]
+        assert set(a["deletion_auc"]) == set(a["insertion_auc"]) == {"occlusion", "gradient", "smoothgrad", "guided_backprop", "grad_cam", "integrated_gradients", "fullgrad"}
+        assert all((out / p).is_file() for p in a["panels"])
+    assert set(attribution["classifier"]["sanity_spearman"]) == {"gradient", "guided_backprop", "grad_cam"}
     html = (out / "index.html").read_text()
     for fig in summary["figures"]:
         assert (out / fig).is_file() and fig in html
+
+
+def test_saliency_on_a_bundled_photo_and_a_file(tmp_path):
+    from jaxviz.data import photo
+    from jaxviz.viz import save_png
+
+    path = save_png(tmp_path / "cat.png", photo("chelsea"))
+    out = tmp_path / "sal"
+    code = main(["saliency", str(path), "coffee", "--methods", "gradient,grad_cam", "--quick", "--out", str(out), "--no-progress"])
+    record = json.loads((out / "saliency.json").read_text())
+    assert code == 0 and record["images"] == ["cat", "coffee"]
+    assert 281 <= record["targets"][0] <= 285 and record["targets"][1] == 967
+    assert set(record["deletion_auc"]) == {"gradient", "grad_cam"} and len(record["insertion_auc"]["grad_cam"]) == 2
+    assert (out / "saliency.png").is_file() and (out / "index.html").is_file()
+
+
+def test_saliency_with_a_trained_checkpoint(tmp_path):
+    assert main(["train", "--quick", "--dataset", "mnist5k", "--out", str(tmp_path / "t"), "--cache-dir", str(tmp_path), "--no-progress"]) == 0
+    ckpt = json.loads((tmp_path / "t" / "train.json").read_text())["checkpoint"]
+    from jaxviz.data import load_dataset
+    from jaxviz.viz import save_png
+
+    digit = save_png(tmp_path / "digit.png", load_dataset("mnist5k").x_test[0])
+    out = tmp_path / "sal"
+    assert main(["saliency", str(digit), "--model", ckpt, "--methods", "occlusion,guided_backprop", "--target", "3", "--quick", "--out", str(out)]) == 0
+    record = json.loads((out / "saliency.json").read_text())
+    assert record["model"] == "lenet" and record["targets"] == [3]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["saliency", "no-such.png"], "image file not found"),
+        (["saliency", "chelsea", "--methods", "magic"], "unknown attribution method"),
+        (["saliency", "chelsea", "--target", "1000"], "out of range"),
+        (["saliency", "chelsea", "coffee", "--target", "1,2,3"], "targets must be"),
+        (["saliency", "chelsea", "--layer", "fire99"], "valid layers: conv1"),
+        (["saliency", "chelsea", "--model", "alexnet"], "neither a pretrained zoo model"),
+    ],
+)
+def test_saliency_bad_input_exits_2(argv, message, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
