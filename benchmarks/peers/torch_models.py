@@ -21,18 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-CAFFE_BGR_MEAN = (104.006, 116.669, 122.679)
-FIRE_CHANNELS = {  # name: (in, squeeze, expand), as in jaxviz.models.squeezenet
-    "fire2": (64, 16, 64),
-    "fire3": (128, 16, 64),
-    "fire4": (128, 32, 128),
-    "fire5": (256, 32, 128),
-    "fire6": (256, 48, 192),
-    "fire7": (384, 48, 192),
-    "fire8": (384, 64, 256),
-    "fire9": (512, 64, 256),
-}
-POOL_AFTER = ("conv1", "fire3", "fire5")
+from jaxviz.models.squeezenet import CAFFE_BGR_MEAN, FIRE_CHANNELS, POOL_AFTER  # one source for the architecture
 
 
 def pure_params(model_or_params: Any) -> dict:

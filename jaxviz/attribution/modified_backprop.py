@@ -24,7 +24,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.extend import core as jcore
 from jax.typing import ArrayLike
 
 from jaxviz.attribution import _common as C

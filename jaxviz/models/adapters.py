@@ -14,23 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from jaxviz.errors import UnknownLayerError
-from jaxviz.models.contract import Model, Taps, _identity
-
-
-def _layer_order(forward, params, input_shape) -> tuple[str, ...]:
-    names: list[str] = []
-
-    def record(p, x):
-        acts = forward(p, x, {})[1]
-        names.extend(acts)
-        return acts
-
-    jax.eval_shape(record, params, jax.ShapeDtypeStruct((1, *input_shape), jnp.float32))
-    return tuple(names)
+from jaxviz.models.contract import Model, Taps, _identity, layer_order
 
 
 def _submodule_paths(module: nnx.Module) -> dict[str, tuple]:
@@ -93,7 +80,7 @@ def from_nnx(
         logits = m(preprocess(x))
         return logits, taps.acts
 
-    return Model(params, forward, _layer_order(forward, params, input_shape), tuple(input_shape),
+    return Model(params, forward, layer_order(forward, params, input_shape), tuple(input_shape),
                  None if class_names is None else tuple(class_names), name or type(module).__name__.lower(),
                  preprocess, deprocess, None, resizable)
 
@@ -130,7 +117,7 @@ def from_linen(
             logits = module.apply(params, preprocess(x))
         return logits, taps.acts
 
-    found = _layer_order(forward, variables, input_shape)
+    found = layer_order(forward, variables, input_shape)
     if wanted is not None and wanted - set(found):
         missing = sorted(wanted - set(found))
         raise UnknownLayerError(f"{type(module).__name__} has no submodule {', '.join(map(repr, missing))}; valid: {', '.join(found)}")

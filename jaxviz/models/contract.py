@@ -53,6 +53,19 @@ class Taps:
         return h
 
 
+def layer_order(forward: Forward, params: Params, input_shape: Sequence[int]) -> tuple[str, ...]:
+    """Names of the activations ``forward`` exposes, in the order it computes them (traced, not run)."""
+    names: list[str] = []
+
+    def record(p, x):
+        acts = forward(p, x, {})[1]
+        names.extend(acts)
+        return acts
+
+    jax.eval_shape(record, params, jax.ShapeDtypeStruct((1, *input_shape), jnp.float32))
+    return tuple(names)
+
+
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity, so jax.jit(model) works
 class Model:

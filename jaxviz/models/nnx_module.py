@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
-from jaxviz.models.contract import Model, Taps, _identity
+from jaxviz.models.contract import Model, Taps, _identity, layer_order
 
 
 def model_from_module(
@@ -35,19 +34,10 @@ def model_from_module(
         return logits, taps.acts
 
     init = None if build is None else (lambda key: nnx.split(build(key))[1])
-    dummy = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
-    layers: list[str] = []  # activation names in the order the forward pass produces them
-
-    def record_layers(p, x):
-        acts = forward(p, x, {})[1]
-        layers.extend(acts)
-        return acts
-
-    jax.eval_shape(record_layers, params, dummy)
     return Model(
         params=params,
         forward=forward,
-        layers=tuple(layers),
+        layers=layer_order(forward, params, input_shape),
         input_shape=tuple(input_shape),
         class_names=class_names,
         name=name,
