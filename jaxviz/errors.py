@@ -32,6 +32,10 @@ class CheckpointError(JaxvizError):
     """A checkpoint that belongs to another model or cannot be read."""
 
 
+class DataFormatError(JaxvizError):
+    """A data file that is truncated, corrupt or not in the expected format."""
+
+
 class DataNotFoundError(JaxvizError, FileNotFoundError):
     """A data set that none of the known sources could provide; the message says how to get it."""
 

