@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,30 +36,12 @@ from benchmarks.common import describe, jax_row, machine_description, parser, se
 from benchmarks.peers.torch_models import lenet_from_jaxviz, nhwc_to_nchw, squeezenet_from_jaxviz  # noqa: E402
 from jaxviz.models.squeezenet import squeezenet  # noqa: E402
 from jaxviz.models.zoo import lenet  # noqa: E402
+from jaxviz.train import make_train_step  # noqa: E402
 
 NAME = "models"
 TORCH_THREADS = 2
 SQUEEZE_BATCH, SQUEEZE_SIZE = 16, 227
 LENET_BATCH = 256
-
-
-def _jaxviz_train_step(model, optimizer):
-    """``jaxviz.train.make_train_step`` if importable, else the same step written inline (noted)."""
-    try:
-        from jaxviz.train import make_train_step
-    except ImportError as e:  # pragma: no cover - only while jaxviz.train is being written
-        warnings.warn(f"jaxviz.train.make_train_step unavailable ({e}); using an inline optax step", stacklevel=2)
-
-        def step(params, opt_state, x, y):
-            def loss(p):
-                return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), y).mean()
-
-            value, grads = jax.value_and_grad(loss)(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state, value
-
-        return step, "inline optax step"
-    return make_train_step(model, optimizer), "jaxviz.train.make_train_step"
 
 
 def squeezenet_rows(timer) -> list:
@@ -100,13 +81,13 @@ def squeezenet_rows(timer) -> list:
     return rows
 
 
-def lenet_rows(timer) -> tuple[list, str]:
+def lenet_rows(timer) -> list:
     model = lenet((28, 28, 1), 10, key=jax.random.key(0))
     rng = np.random.default_rng(1)
     x = rng.uniform(size=(LENET_BATCH, 28, 28, 1)).astype(np.float32)
     y = rng.integers(0, 10, size=LENET_BATCH).astype(np.int32)
     optimizer = optax.adam(1e-3)
-    step, source = _jaxviz_train_step(model, optimizer)
+    step = make_train_step(model, optimizer)
     params = model.params
     opt_state = optimizer.init(params)
 
@@ -124,9 +105,9 @@ def lenet_rows(timer) -> tuple[list, str]:
     jt, tt_ = time_pair(step, (params, opt_state, jnp.asarray(x), jnp.asarray(y)), torch_step, (xt, yt), inference=False, **timer)
     case = f"LeNet-5 train step, Adam, batch {LENET_BATCH}, 28x28x1"
     return [
-        jax_row("train-step", case, jt, tt_, impl="jaxviz make_train_step", items=LENET_BATCH, unit="ex", notes=source),
+        jax_row("train-step", case, jt, tt_, impl="jaxviz make_train_step", items=LENET_BATCH, unit="ex"),
         torch_row("train-step", case, tt_, impl="torch (backward + Adam.step)", items=LENET_BATCH, unit="ex"),
-    ], source
+    ]
 
 
 NOTES = """\
@@ -154,10 +135,9 @@ def main(argv=None) -> list:
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     rows = squeezenet_rows(timer)
-    lenet, source = lenet_rows(timer)
-    rows += lenet
+    rows += lenet_rows(timer)
     print(table(rows))
-    print(f"({time.perf_counter() - t0:.0f} s; training step from {source})")
+    print(f"({time.perf_counter() - t0:.0f} s)")
     command = "python benchmarks/models.py" + (" --quick" if args.quick else "")
     load_end = os.getloadavg()[0]
     load = f"1-min load average {load_start:.2f} at the start of the run, {load_end:.2f} at the end."
