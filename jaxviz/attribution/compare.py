@@ -41,6 +41,14 @@ class Settings(NamedTuple):
 QUICK = Settings(samples=8, steps=16, window=48, stride=16, metric_steps=16)
 
 
+def settings_for(model: Model, quick: bool = False) -> Settings:
+    """Default or quick settings, with occlusion windows in proportion to small (<= 64 px) inputs."""
+    settings = QUICK if quick else Settings()
+    if model.input_shape is not None and model.input_shape[0] <= 64:
+        settings = settings._replace(window=8, stride=4 if quick else 2)
+    return settings
+
+
 def default_cam_layer(model: Model) -> str:
     """The last layer with a spatial (B, h, w, k) activation whose k is not the class count."""
     shapes = model.layer_shapes()

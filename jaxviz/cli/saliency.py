@@ -67,19 +67,17 @@ def _targets(spec: str, model, x):
 def run(args) -> int:
     import jax
 
-    from jaxviz.attribution.compare import QUICK, Settings, attribution_maps, check_methods, panel, sanity_check, score_maps
+    from jaxviz.attribution.compare import attribution_maps, check_methods, panel, sanity_check, score_maps, settings_for
     from jaxviz.viz import Report, save_png
 
     methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
     model = _load_model(args.model)
     x = _load_images(args.images, model)
     targets = _targets(args.target, model, x)
-    settings = (QUICK if args.quick else Settings())._replace(layer=args.layer)
+    settings = settings_for(model, args.quick)._replace(layer=args.layer)
     if settings.layer is not None:
         model.check_layers([settings.layer])
     small = model.input_shape[0] <= 64
-    if small:  # occlusion windows in proportion to a 28-32 px image
-        settings = settings._replace(window=8, stride=4 if args.quick else 2)
     k_maps, k_sanity = jax.random.split(jax.random.key(args.seed))
     maps = attribution_maps(model, x, targets, methods, key=k_maps, settings=settings)
     scores = score_maps(model, x, targets, maps, steps=settings.metric_steps, chunk_size=settings.chunk_size)
