@@ -388,94 +388,33 @@ def run(args) -> None:
             if timer in (SLOW, ONCE)
             else ""
         )
+        stash = {}
         if timer == ONCE:
             jt = time_jax(jfn, *jargs, warmup=0, iters=1, min_time=0.0)
-            stash = {}
             t1 = time.perf_counter()
             stash["out"] = peers[ckey](xt, tt)
             once = time.perf_counter() - t1
             tt_ = Timing(once, (once,), first_call_s=once)
-            rows.append(
-                jax_row(
-                    name,
-                    case,
-                    jt,
-                    tt_,
-                    impl="jaxviz",
-                    items=batch,
-                    notes="; ".join(filter(None, [note, slow_note])),
-                )
-            )
-            rows.append(
-                torch_row(
-                    name,
-                    case,
-                    tt_,
-                    impl="captum",
-                    items=batch,
-                    notes="a single call (eager torch: the first call is the steady state at minutes per call)",
-                )
-            )
+            peer_impl, peer_note = "captum", "a single call (eager torch: the first call is the steady state at minutes per call)"
         elif ckey is None:
-            jt = time_jax(
-                jfn,
-                *jargs,
-                warmup=timer["warmup"],
-                iters=timer["iters"],
-                min_time=timer["min_time"],
-            )
+            jt = time_jax(jfn, *jargs, warmup=timer["warmup"], iters=timer["iters"], min_time=timer["min_time"])
             tt_ = None
-            rows.append(
-                jax_row(
-                    name,
-                    case,
-                    jt,
-                    None,
-                    impl="jaxviz",
-                    items=batch,
-                    notes="; ".join(filter(None, [note, slow_note])),
-                )
-            )
         else:
-            stash = {}
 
             def peer(x, t, _f=peers[ckey], _s=stash):
                 _s["out"] = _f(x, t)
                 return _s["out"]
 
             jt, tt_ = time_pair(jfn, jargs, peer, (xt, tt), inference=False, **timer)
-            rows.append(
-                jax_row(
-                    name,
-                    case,
-                    jt,
-                    tt_,
-                    impl="jaxviz",
-                    items=batch,
-                    notes="; ".join(filter(None, [note, slow_note])),
-                )
-            )
-            rows.append(
-                torch_row(
-                    name,
-                    case,
-                    tt_,
-                    impl="captum" if passes else "torch peer",
-                    items=batch,
-                    notes=slow_note,
-                )
-            )
-            if name in (
-                "gradient",
-                "guided_backprop",
-                "deconvnet",
-                "grad_cam",
-            ):  # cheap: one more jaxviz call
+            peer_impl, peer_note = ("captum" if passes else "torch peer"), slow_note
+        rows.append(jax_row(name, case, jt, tt_, impl="jaxviz", items=batch, notes="; ".join(filter(None, [note, slow_note]))))
+        if tt_ is not None:
+            rows.append(torch_row(name, case, tt_, impl=peer_impl, items=batch, notes=peer_note))
+        if ckey is not None and timer != ONCE:
+            if name in ("gradient", "guided_backprop", "deconvnet", "grad_cam"):  # cheap: one more jaxviz call
                 ours = np.asarray(jax.jit(jfn)(*jargs))
                 theirs = stash["out"].detach().numpy()
-                theirs = (
-                    theirs[:, 0] if name == "grad_cam" else theirs.transpose(0, 2, 3, 1)
-                )
+                theirs = theirs[:, 0] if name == "grad_cam" else theirs.transpose(0, 2, 3, 1)
                 agreement[name] = _rel_diff(ours, theirs)
         timings[name] = (jt, tt_, passes, raw)
         print(f"  {name}: jaxviz {jt.steady_s:.3f}s" + (f", peer {tt_.steady_s:.3f}s (ratio {jt.steady_s / tt_.steady_s:.2f})" if tt_ else "")
