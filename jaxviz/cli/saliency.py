@@ -50,13 +50,13 @@ def _load_images(paths, model):
 
 
 def _targets(spec: str, model, x):
-    import jax
     import numpy as np
 
     from jaxviz.errors import JaxvizError
+    from jaxviz.train import predict
 
     if spec == "top":
-        return np.asarray(jax.jit(lambda m, x: m(x).argmax(-1))(model, x))
+        return predict(model, x)
     try:
         values = [int(v) for v in spec.split(",")]
     except ValueError:

@@ -8,6 +8,7 @@ import numpy as np
 
 from jaxviz.attribution.compare import DEFAULT_METHODS, SANITY_METHODS, Settings, attribution_maps, panel, sanity_check, score_maps, settings_for
 from jaxviz.tour.core import TourContext
+from jaxviz.train import predict
 
 IMAGENET_PHOTOS = ("chelsea", "coffee")
 
@@ -15,7 +16,7 @@ IMAGENET_PHOTOS = ("chelsea", "coffee")
 def _study(ctx: TourContext, title: str, model, x, labels, settings: Settings, sanity_images: int, scale: int) -> dict:
     key = jax.random.key(ctx.seed)
     k_maps, k_sanity = jax.random.split(key)
-    targets = np.asarray(jax.jit(lambda m, x: m(x).argmax(-1))(model, x))
+    targets = predict(model, x)
     maps = attribution_maps(model, x, targets, DEFAULT_METHODS, key=k_maps, settings=settings)
     scores = score_maps(model, x, targets, maps, steps=settings.metric_steps, chunk_size=settings.chunk_size)
     sanity = sanity_check(model, x[:sanity_images], targets[:sanity_images], SANITY_METHODS, key=k_sanity, settings=settings) if sanity_images else {}
