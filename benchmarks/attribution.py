@@ -2,8 +2,8 @@
 
 SqueezeNet 1.1 (``jaxviz.models.squeezenet()``), a batch of real photos (skimage's colour photos,
 centre-cropped to 227 px and tiled to the batch), targets = the predicted classes. Captum runs on
-``benchmarks/peers/captum_peer.py`` (the plain-torch peer with ``nn.ReLU`` modules, so its guided
-backprop / deconvolution hooks apply). Same settings on both sides:
+``benchmarks/peers/torch_models.py`` (the plain-torch peer, built from ``nn.ReLU`` modules so that
+Captum's guided backprop / deconvolution hooks apply). Same settings on both sides:
 
   gradient         jaxviz gradient (signed)              Captum Saliency(abs=False)
   smoothgrad       25 samples, sigma 0.15 (absolute)     NoiseTunnel(Saliency) nt_samples=25, stdevs=0.15
@@ -61,8 +61,7 @@ from benchmarks.common import (
     torch_row,
     write_results,
 )
-from benchmarks.peers.captum_peer import captum_squeezenet_from_jaxviz
-from benchmarks.peers.torch_models import nhwc_to_nchw
+from benchmarks.peers.torch_models import nhwc_to_nchw, squeezenet_from_jaxviz
 from jaxviz.data import photo, resize
 from jaxviz.models import squeezenet
 
@@ -339,7 +338,7 @@ def run(args) -> None:
     xj = jnp.asarray(x)
     tj = jnp.argmax(jax.jit(lambda m, x: m(x))(model, xj), axis=1).astype(jnp.int32)
     key = jax.random.key(0)
-    net = captum_squeezenet_from_jaxviz(model)
+    net = squeezenet_from_jaxviz(model).requires_grad_(False)  # attributions need input gradients only
     xt = nhwc_to_nchw(x).requires_grad_(True)
     tt = torch.from_numpy(np.asarray(tj).astype(np.int64))
     peers = captum_methods(net, batch)
@@ -454,7 +453,7 @@ def run(args) -> None:
     extra = [
         (
             f"Batch {batch} of real photos ({', '.join(COLOUR_PHOTOS)}, centre-cropped to {SIZE}px, tiled), "
-            f"targets = predicted classes; Captum peer `benchmarks/peers/captum_peer.py` (same weights; logits "
+            f"targets = predicted classes; Captum peer `benchmarks/peers/torch_models.py` (same weights; logits "
             f"relative difference {peer_logit_err:.1e}). torch {TORCH_THREADS} threads. Whole run {seconds:.0f} s."
         ),
         "",

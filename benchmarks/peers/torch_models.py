@@ -55,16 +55,19 @@ def _set_linear(fc: nn.Linear, p: Mapping[str, np.ndarray], kernel: np.ndarray |
 
 
 # -- SqueezeNet 1.1 ------------------------------------------------------------------------------
+# Every activation is its own ``nn.ReLU`` module: Captum's GuidedBackprop and Deconvolution hook
+# ReLU modules and would silently give the plain gradient through a functional ``F.relu``.
 class Fire(nn.Module):
     def __init__(self, cin: int, squeeze: int, expand: int):
         super().__init__()
         self.squeeze1x1 = nn.Conv2d(cin, squeeze, 1)
         self.expand1x1 = nn.Conv2d(squeeze, expand, 1)
         self.expand3x3 = nn.Conv2d(squeeze, expand, 3, padding=1)
+        self.relu_squeeze, self.relu_expand1x1, self.relu_expand3x3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
 
     def forward(self, x):
-        s = F.relu(self.squeeze1x1(x))
-        return torch.cat([F.relu(self.expand1x1(s)), F.relu(self.expand3x3(s))], dim=1)
+        s = self.relu_squeeze(self.squeeze1x1(x))
+        return torch.cat([self.relu_expand1x1(self.expand1x1(s)), self.relu_expand3x3(self.expand3x3(s))], dim=1)
 
 
 class SqueezeNet11(nn.Module):
@@ -76,18 +79,19 @@ class SqueezeNet11(nn.Module):
         self.fires = nn.ModuleDict({n: Fire(*c) for n, c in FIRE_CHANNELS.items()})
         self.conv10 = nn.Conv2d(512, num_classes, 1)
         self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.relu1, self.relu10 = nn.ReLU(), nn.ReLU()
         self.register_buffer("mean", torch.tensor(CAFFE_BGR_MEAN, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
     def preprocess(self, x):
         return x.flip(1) * 255.0 - self.mean  # RGB [0, 1] -> BGR 0..255 minus the mean
 
     def forward(self, x):
-        h = self.pool(F.relu(self.conv1(self.preprocess(x))))
+        h = self.pool(self.relu1(self.conv1(self.preprocess(x))))
         for name, fire in self.fires.items():
             h = fire(h)
             if name in POOL_AFTER:
                 h = self.pool(h)
-        return F.relu(self.conv10(h)).mean(dim=(2, 3))
+        return self.relu10(self.conv10(h)).mean(dim=(2, 3))
 
     def load_jaxviz(self, params: Any) -> SqueezeNet11:
         """Copy the parameters of ``jaxviz.models.squeezenet()`` (Model, State or pure dict)."""
