@@ -140,11 +140,10 @@ def sanity_check(model: Model, x, targets, methods: Sequence[str] = SANITY_METHO
 
 def panel(images, maps: dict[str, np.ndarray], *, labels: Sequence[str] | None = None, scale: int = 1) -> np.ndarray:
     """One row per image: the image, then each method's map over it (the seed's side-by-side figure)."""
+    from jaxviz.data import to_rgb
     from jaxviz.viz import image_grid, overlay
 
-    images = np.asarray(images)
-    if images.shape[-1] == 1:
-        images = np.repeat(images, 3, axis=-1)
+    images = to_rgb(images)
     tiles, names = [], []
     for b, img in enumerate(images):
         tiles.append(img)
