@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -129,46 +131,115 @@ def check_layer(model: Model, layer: str) -> str:
     return model.check_layers([layer])[0]
 
 
-def chunked_sum(fn: Callable[[Any], Any], xs: Any, n: int, chunk_size: int | None, weights: jax.Array | None = None) -> Any:
-    """``sum_i w_i fn(xs[i])`` over the leading axis of ``xs`` (length ``n``), ``chunk_size`` at a time.
+def compiled(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run eager calls of an attribution method as one cached ``jax.jit`` program.
 
-    Each chunk is one ``vmap`` call; a ``lax.scan`` carries the running sum, so memory is bounded by the
-    chunk size, not by ``n``. ``n`` need not divide evenly: the last chunk is padded and masked.
+    Inside a trace (the caller's ``jit``, ``vmap``, ``grad``) the method runs as written. Called with
+    concrete arrays, the checks that need values (NaN, class range) run first, then the method is
+    compiled once per input shapes and settings and reused: a second call on new images of the same
+    shape does not retrace. Arrays, keys and models are traced; everything else (methods, strings,
+    numbers, plain callables) is static, and an unhashable setting makes the call run op by op.
     """
+    sig = inspect.signature(method)
+    var_kw = next((p.name for p in sig.parameters.values() if p.kind is p.VAR_KEYWORD), None)
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):
+            return method(*args, **kwargs)
+        arguments = sig.bind(*args, **kwargs).arguments
+        arguments.update(arguments.pop(var_kw, {}) if var_kw else {})
+        model = arguments.get("model_or_fn", arguments.get("model"))
+        for name in ("x", "target"):
+            if isinstance(arguments.get(name), (list, tuple)):
+                arguments[name] = np.asarray(arguments[name])
+        if "target" in arguments:
+            prepare(model, arguments["x"], arguments["target"])
+        else:
+            check_pixels(model, arguments["x"])
+        traced = {k: v for k, v in arguments.items() if isinstance(v, (jax.Array, np.ndarray, np.generic, Model))}
+        static = tuple((k, v) for k, v in arguments.items() if k not in traced)
+        try:
+            hash(static)
+        except TypeError:
+            return method(**arguments)
+        return _run_compiled(method, traced, static)
+
+    return wrapper
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _run_compiled(method: Callable[..., Any], traced: dict[str, Any], static: tuple[tuple[str, Any], ...]) -> Any:
+    return method(**traced, **dict(static))
+
+
+def fold(xs: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Stack ``c`` perturbed copies ``(c, B, ...)`` of a batch into one batch ``(B * c, ...)`` plus its targets.
+
+    The merged batch is batch-major (example ``b``'s copies are adjacent), so a batch sharded over
+    devices on its leading axis stays sharded the same way; :func:`unfold` undoes it.
+    """
+    c = xs.shape[0]
+    merged = jnp.moveaxis(xs, 0, 1)
+    return merged.reshape(-1, *merged.shape[2:]), jnp.broadcast_to(t[:, None], (t.shape[0], c)).reshape(-1)
+
+
+def unfold(out: Any, c: int) -> Any:
+    """``(B * c, ...)`` outputs of a :func:`fold` batch back to ``(B, c, ...)`` (a pytree is fine)."""
+    return jax.tree.map(lambda o: o.reshape(-1, c, *o.shape[1:]), out)
+
+
+def _chunks(items: Any, chunk_size: int | None) -> tuple[Any, int, int, int]:
+    """``items`` split along the leading axis into ``(n_chunks, chunk, ...)``, the last chunk padded."""
+    n = jax.tree.leaves(items)[0].shape[0]
     chunk = n if chunk_size is None else min(check_positive("chunk_size", chunk_size), n)
-    w = jnp.ones((n,), jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
     n_chunks = -(-n // chunk)
     pad = n_chunks * chunk - n
 
-    def padded(a):
+    def split(a):
         a = jnp.asarray(a)
         a = jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) if pad else a
         return a.reshape(n_chunks, chunk, *a.shape[1:])
 
-    xs_c = jax.tree.map(padded, xs)
-    w_c = jnp.concatenate([w, jnp.zeros((pad,), w.dtype)]).reshape(n_chunks, chunk)
+    return jax.tree.map(split, items), n, chunk, n_chunks
+
+
+def chunked_sum(fn: Callable[[Any], Any], items: Any, chunk_size: int | None, weights: ArrayLike | None = None) -> Any:
+    """``sum_i w_i fn(items[i])`` over the leading axis of ``items``, ``chunk_size`` items per call.
+
+    ``fn`` takes a chunk ``(c, ...)`` of items and returns a pytree of ``(B, c, ...)`` arrays (build its
+    batch with :func:`fold` / :func:`unfold`). A ``lax.scan`` carries the running sum, so memory is
+    bounded by the chunk size, not by the number of items; a padded last chunk gets weight 0.
+    """
+    chunks, n, chunk, n_chunks = _chunks(items, chunk_size)
+    w = jnp.ones((n,), jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
+    w = jnp.concatenate([w, jnp.zeros((n_chunks * chunk - n,), w.dtype)]).reshape(n_chunks, chunk)
 
     def body(acc, inp):
-        xc, wc = inp
-        out = jax.vmap(fn)(xc)
-        part = jax.tree.map(lambda o: jnp.tensordot(wc.astype(o.dtype), o, axes=1), out)
+        part = jax.tree.map(lambda o: jnp.tensordot(o, inp[1].astype(o.dtype), axes=([1], [0])), fn(inp[0]))
         return (part if acc is None else jax.tree.map(jnp.add, acc, part)), None
 
-    first = jax.tree.map(lambda a: a[0], xs_c)
-    acc, _ = body(None, (first, w_c[0]))
+    acc, _ = body(None, (jax.tree.map(lambda a: a[0], chunks), w[0]))
     if n_chunks > 1:
-        rest = jax.tree.map(lambda a: a[1:], xs_c)
-        acc, _ = jax.lax.scan(body, acc, (rest, w_c[1:]))
+        acc, _ = jax.lax.scan(body, acc, (jax.tree.map(lambda a: a[1:], chunks), w[1:]))
     return acc
 
 
-def chunked_map(fn: Callable[[Any], Any], xs: Any, chunk_size: int | None) -> Any:
-    """``lax.map`` of ``fn`` over the leading axis of ``xs``, ``chunk_size`` at a time (vmapped inside)."""
-    n = jax.tree.leaves(xs)[0].shape[0]
-    chunk = n if chunk_size is None else min(check_positive("chunk_size", chunk_size), n)
-    if chunk >= n:
-        return jax.vmap(fn)(xs)
-    return jax.lax.map(fn, xs, batch_size=chunk)
+def chunked_map(fn: Callable[[Any], Any], items: Any, chunk_size: int | None) -> Any:
+    """``fn`` over the leading axis of ``items`` in chunks; ``fn`` maps ``(c, ...)`` items to ``(B, c, ...)``.
+
+    Returns ``(B, n, ...)`` outputs (a pytree is fine), one ``lax.map`` step per chunk.
+    """
+    chunks, n, _, n_chunks = _chunks(items, chunk_size)
+    if n_chunks == 1:
+        return fn(jax.tree.map(lambda a: a[0], chunks))
+    out = jax.lax.map(fn, chunks)  # (n_chunks, B, c, ...)
+
+    def merge(o):
+        o = jnp.moveaxis(o, 0, 1)
+        return o.reshape(o.shape[0], -1, *o.shape[3:])[:, :n]
+
+    return jax.tree.map(merge, out)
 
 
 def resize_maps(maps: jax.Array, size: tuple[int, int]) -> jax.Array:

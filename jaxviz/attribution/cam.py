@@ -48,6 +48,7 @@ def _finish(cam, x_shape, relu, resize):
     return C.resize_maps(cam, x_shape[1:3]) if resize else cam
 
 
+@C.compiled
 def grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str, relu: bool = True, resize: bool = True, key=None) -> jax.Array:
     """Grad-CAM (Selvaraju et al. 2017): ``relu(sum_k mean_ij(dy/dA_k) A_k)``, bilinearly resized to the input.
 
@@ -60,6 +61,7 @@ def grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str, relu: bool =
     return _finish(jnp.einsum("bhwk,bk->bhw", a, w), jnp.shape(x), relu, resize)
 
 
+@C.compiled
 def grad_cam_plus_plus(model, x: ArrayLike, target: ArrayLike, *, layer: str, resize: bool = True, key=None) -> jax.Array:
     """Grad-CAM++ (Chattopadhay et al. 2018) with the closed-form alphas of the exp-score derivation."""
     del key
@@ -72,13 +74,14 @@ def grad_cam_plus_plus(model, x: ArrayLike, target: ArrayLike, *, layer: str, re
     return _finish(jnp.einsum("bhwk,bk->bhw", a, w), jnp.shape(x), True, resize)
 
 
+@C.compiled
 def score_cam(
     model, x: ArrayLike, target: ArrayLike, *, layer: str, chunk_size: int | None = 16, resize: bool = True, key=None
 ) -> jax.Array:
     """Score-CAM (Wang et al. 2020): weight each feature map by the target probability of the input masked by it.
 
     Each channel's map is upsampled, min-max normalised to [0, 1] and multiplied into the input;
-    the channels are evaluated in ``vmap`` chunks of ``chunk_size``. Weights are the softmax
+    the channels are evaluated ``chunk_size`` at a time. Weights are the softmax
     probabilities of the target (the paper's score, without the constant baseline term).
     """
     del key
@@ -92,14 +95,16 @@ def score_cam(
     hi = up.max(axis=(1, 2), keepdims=True)
     masks = jnp.where(hi > lo, (up - lo) / jnp.where(hi > lo, hi - lo, 1.0), 0.0)  # (B, H, W, K)
 
-    def one(m):  # m: (B, H, W)
-        return C.select(jax.nn.softmax(model(x * m[..., None])), t)
+    def masked_scores(ms):  # (c, B, H, W) masks -> (B, c) target probabilities
+        xb, tb = C.fold(x[None] * ms[..., None], t)
+        return C.unfold(C.select(jax.nn.softmax(model(xb)), tb), len(ms))
 
-    scores = C.chunked_map(one, jnp.moveaxis(masks, -1, 0), chunk_size)  # (K, B)
-    cam = jnp.einsum("bhwk,kb->bhw", a, scores)
+    scores = C.chunked_map(masked_scores, jnp.moveaxis(masks, -1, 0), chunk_size)  # (B, K)
+    cam = jnp.einsum("bhwk,bk->bhw", a, scores)
     return _finish(cam, x.shape, True, resize)
 
 
+@C.compiled
 def guided_grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str, key=None) -> jax.Array:
     """Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the upsampled Grad-CAM; ``(B, H, W, C)``."""
     del key

@@ -99,6 +99,7 @@ def _normalise(m: jax.Array) -> jax.Array:
     return m / (m.max(axis=axes, keepdims=True) + 1e-6)
 
 
+@C.compiled
 def fullgrad(model_or_fn, x: ArrayLike, target: ArrayLike, *, key=None) -> jax.Array:
     """FullGrad saliency ``(B, H, W)`` (Srinivas & Fleuret 2019).
 

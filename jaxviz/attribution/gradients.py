@@ -27,6 +27,7 @@ IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "trapezoid", "g
 BASELINES = ("black", "white", "blur", "uniform")
 
 
+@C.compiled
 def gradient(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
     """Gradient of the target logit with respect to the input pixels (Simonyan et al. 2014).
 
@@ -46,6 +47,7 @@ def gradient(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None
     return C.reduce_channels(C.target_grad(f, x, t), reduce)
 
 
+@C.compiled
 def gradient_x_input(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
     """Gradient times input (Shrikumar et al. 2016); ``reduce`` as in :func:`gradient`."""
     del key
@@ -53,6 +55,7 @@ def gradient_x_input(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: st
     return C.reduce_channels(C.target_grad(f, x, t) * x, reduce)
 
 
+@C.compiled
 def smoothgrad(
     attr_fn: Callable[..., jax.Array],
     model_or_fn,
@@ -76,8 +79,10 @@ def smoothgrad(
     Args:
       attr_fn: e.g. :func:`gradient`, :func:`integrated_gradients`, :func:`guided_backprop`.
       mode: ``"smoothgrad"`` (mean), ``"smoothgrad_sq"`` (mean of squares) or ``"vargrad"`` (variance).
-      key: a ``jax.random.key``; each draw gets its own split (an ``attr_fn`` taking ``key`` gets another).
-      chunk_size: noise draws evaluated per ``vmap`` call; memory is ``chunk_size`` x batch images.
+      key: a ``jax.random.key``; each draw gets its own split (an ``attr_fn`` taking ``key`` gets one
+        per chunk of draws).
+      chunk_size: noise draws evaluated per call, as one batch of ``chunk_size`` x batch images (the memory
+        bound); the copies of an example are adjacent in it, so a sharded batch stays sharded.
 
     Example:
       >>> sg = smoothgrad(gradient, model, x, target, key=jax.random.key(0), samples=25)
@@ -94,41 +99,35 @@ def smoothgrad(
         std = (noise_level * span)[:, None, None, None]
     else:
         std = jnp.asarray(sigma, jnp.float32)
+        try:
+            std = jnp.broadcast_to(std, x.shape)
+        except ValueError:
+            raise ShapeError(f"sigma of shape {std.shape} does not broadcast to the input shape {x.shape}.") from None
     keys = jax.random.split(key, samples)
 
-    def one(k):
-        kn, ka = jax.random.split(k)
-        xn = x + std * jax.random.normal(kn, x.shape, x.dtype)
-        a = attr_fn(model_or_fn, xn, t, key=ka, **attr_kwargs)
-        a = a[0] if isinstance(a, tuple) else a
-        return (a, a * a)
+    def draws(ks):  # (c,) keys -> (B, c, ...) attributions of c noisy copies of the batch
+        pairs = jax.vmap(jax.random.split)(ks)
+        kn, ka = pairs[:, 0], pairs[:, 1]
+        noise = jax.vmap(lambda k: jax.random.normal(k, x.shape, x.dtype))(kn)
+        xb, tb = C.fold(x[None] + std[None] * noise, t)
+        a = attr_fn(model_or_fn, xb, tb, key=ka[0], **attr_kwargs)
+        return C.unfold(a[0] if isinstance(a, tuple) else a, len(ks))
 
     if mode == "smoothgrad":
-        s, _ = _moments(one, keys, samples, chunk_size, need_sq=False)
-        return s / samples
-    s, sq = _moments(one, keys, samples, chunk_size, need_sq=True)
-    if mode == "smoothgrad_sq":
-        return sq / samples
-    mean = s / samples
-    return jnp.maximum(sq / samples - mean * mean, 0.0)
+        return C.chunked_sum(draws, keys, chunk_size) / samples
+    # Moments about the first draw, so the variance does not cancel catastrophically in float32.
+    a0 = draws(keys[:1])[:, 0]
 
-
-def _moments(one, keys, n, chunk_size, need_sq):
-    if not need_sq:
-        s = C.chunked_sum(lambda k: one(k)[0], keys, n, chunk_size)
-        return s, None
-    # Shift by the first draw so the variance does not cancel catastrophically in float32.
-    a0 = one(keys[0])[0]
-
-    def centred(k):
-        d = one(k)[0] - a0
+    def centred(ks):
+        d = draws(ks) - a0[:, None]
         return d, d * d
 
-    s, sq = C.chunked_sum(centred, keys, n, chunk_size)
-    mean_d = s / n
+    s, sq = C.chunked_sum(centred, keys, chunk_size)
+    mean_d = s / samples
     mean = a0 + mean_d
-    var = sq / n - mean_d * mean_d
-    return mean * n, (var + mean * mean) * n
+    if mode == "smoothgrad_sq":
+        return sq / samples - mean_d * mean_d + mean * mean
+    return jnp.maximum(sq / samples - mean_d * mean_d, 0.0)
 
 
 # -- Integrated Gradients --------------------------------------------------------------------------
@@ -194,6 +193,7 @@ def make_baseline(x: jax.Array, baseline, key: jax.Array | None = None, blur_sig
         raise ShapeError(f"baseline of shape {b.shape} does not broadcast to the input shape {x.shape}.") from None
 
 
+@C.compiled
 def integrated_gradients(
     model_or_fn,
     x: ArrayLike,
@@ -215,7 +215,7 @@ def integrated_gradients(
         ``"uniform"`` (noise in [0, 1], needs ``key``).
       steps: path points; ``method`` picks them: ``riemann_left``/``right``/``middle``, ``trapezoid`` or
         ``gauss_legendre`` (:func:`numpy.polynomial.legendre.leggauss`, exact for smooth paths).
-      chunk_size: path points per ``vmap`` call (memory: ``chunk_size`` x batch images).
+      chunk_size: path points per call, one batch of ``chunk_size`` x batch images (the memory bound).
       return_error: also return the completeness error ``sum(attr) - (f(x) - f(x'))`` per example.
 
     Returns:
@@ -225,8 +225,12 @@ def integrated_gradients(
     alphas, weights = path_nodes(steps, method)
     base = make_baseline(x, baseline, key, blur_sigma)
     diff = x - base
-    g = C.chunked_sum(lambda a: C.target_grad(f, base + a * diff, t), jnp.asarray(alphas), len(alphas), chunk_size, weights)
-    attr = diff * g
+
+    def path_grads(a):  # (c,) path positions -> (B, c, ...) gradients
+        xb, tb = C.fold(base[None] + a[:, None, None, None, None] * diff[None], t)
+        return C.unfold(C.target_grad(f, xb, tb), len(a))
+
+    attr = diff * C.chunked_sum(path_grads, jnp.asarray(alphas), chunk_size, weights)
     if not return_error:
         return attr
     return attr, completeness_error(f, x, base, t, attr)
@@ -238,6 +242,7 @@ def completeness_error(f, x: jax.Array, baseline: jax.Array, t: jax.Array, attr:
     return attr.sum(axis=(1, 2, 3)) - (fx - fb)
 
 
+@C.compiled
 def blur_integrated_gradients(
     model_or_fn,
     x: ArrayLike,
@@ -263,11 +268,12 @@ def blur_integrated_gradients(
     ds = max_sigma / steps
     sigmas = jnp.asarray((np.arange(steps) + 0.5) * ds, jnp.float32)
 
-    def point(s):
-        xs, dxds = jax.jvp(lambda ss: gaussian_blur(x, ss), (s,), (jnp.ones_like(s),))
-        return -ds * dxds * C.target_grad(f, xs, t)
+    def path_terms(s):  # (c,) blur levels -> (B, c, ...) terms of the path integral
+        xs, dxds = jax.vmap(lambda si: jax.jvp(lambda ss: gaussian_blur(x, ss), (si,), (jnp.ones_like(si),)))(s)
+        xb, tb = C.fold(xs, t)
+        return -ds * C.unfold(C.target_grad(f, xb, tb), len(s)) * jnp.moveaxis(dxds, 0, 1)
 
-    attr = C.chunked_sum(point, sigmas, steps, chunk_size)
+    attr = C.chunked_sum(path_terms, sigmas, chunk_size)
     if not return_error:
         return attr
     return attr, completeness_error(f, x, gaussian_blur(x, max_sigma), t, attr)

@@ -40,8 +40,7 @@ def _ranks(saliency: jax.Array, x_shape) -> jax.Array:
         raise ShapeError(f"saliency must be (B, H, W) or (B, H, W, C) matching the input {tuple(x_shape)}; got {tuple(jnp.shape(saliency))}.")
     flat = s.reshape(s.shape[0], -1)
     order = jnp.argsort(-flat, axis=1, stable=True)  # most salient first
-    ranks = jnp.zeros_like(order).at[jnp.arange(order.shape[0])[:, None], order].set(jnp.arange(flat.shape[1])[None, :])
-    return ranks.reshape(s.shape)
+    return jnp.argsort(order, axis=1).reshape(s.shape)  # inverse permutation: rank of each pixel
 
 
 def _curve(model_or_fn, x, target, saliency, steps, baseline, chunk_size, output, insert, key, blur_sigma):
@@ -53,17 +52,21 @@ def _curve(model_or_fn, x, target, saliency, steps, baseline, chunk_size, output
     npix = x.shape[1] * x.shape[2]
     counts = jnp.asarray(np.rint(np.arange(steps + 1) * npix / steps), jnp.int32)
 
-    def one(n):
+    def perturbed(n):
         m = (ranks < n)[..., None]
-        xx = jnp.where(m, x, base) if insert else jnp.where(m, base, x)
-        logits = f(xx)
-        return C.select(jax.nn.softmax(logits) if output == "prob" else logits, t)
+        return jnp.where(m, x, base) if insert else jnp.where(m, base, x)
 
-    curve = jnp.moveaxis(C.chunked_map(one, counts, chunk_size), 0, 1)  # (B, steps + 1)
+    def scores(ns):  # (c,) pixel counts -> (B, c) target scores
+        xb, tb = C.fold(jax.vmap(perturbed)(ns), t)
+        logits = f(xb)
+        return C.unfold(C.select(jax.nn.softmax(logits) if output == "prob" else logits, tb), len(ns))
+
+    curve = C.chunked_map(scores, counts, chunk_size)  # (B, steps + 1)
     auc = (curve.sum(axis=1) - 0.5 * (curve[:, 0] + curve[:, -1])) / steps
     return Curve(auc, curve, counts.astype(jnp.float32) / npix)
 
 
+@C.compiled
 def deletion(
     model_or_fn, x: ArrayLike, target: ArrayLike, saliency: ArrayLike, *, steps: int = 32, baseline: Any = "black",
     output: str = "prob", chunk_size: int | None = 16, blur_sigma: float | None = None, key: jax.Array | None = None,
@@ -76,6 +79,7 @@ def deletion(
     return _curve(model_or_fn, x, target, saliency, steps, baseline, chunk_size, output, False, key, blur_sigma)
 
 
+@C.compiled
 def insertion(
     model_or_fn, x: ArrayLike, target: ArrayLike, saliency: ArrayLike, *, steps: int = 32, baseline: Any = "blur",
     output: str = "prob", chunk_size: int | None = 16, blur_sigma: float | None = None, key: jax.Array | None = None,
@@ -174,6 +178,7 @@ def model_randomisation(
 # -- completeness ----------------------------------------------------------------------------------
 
 
+@C.compiled
 def completeness(model_or_fn, x: ArrayLike, target: ArrayLike, attributions: ArrayLike, *, baseline: Any = "black",
                  key: jax.Array | None = None, relative: bool = False) -> jax.Array:
     """IG completeness error ``sum(attr) - (f(x) - f(x'))`` per example (Sundararajan et al. 2017).

@@ -160,6 +160,7 @@ def _modified_gradient(rule, model_or_fn, x, target, reduce):
     return C.reduce_channels(C.target_grad(g, x, t), reduce)
 
 
+@C.compiled
 def guided_backprop(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
     """Guided backpropagation (Springenberg et al. 2015) of the target logit; ``(B, H, W, C)``.
 
@@ -169,12 +170,14 @@ def guided_backprop(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str
     return _modified_gradient("guided", model_or_fn, x, target, reduce)
 
 
+@C.compiled
 def deconvnet(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
     """Deconvnet projection of the target logit (Zeiler & Fergus 2014); ``(B, H, W, C)``."""
     del key
     return _modified_gradient("deconvnet", model_or_fn, x, target, reduce)
 
 
+@C.compiled
 def unit_projection(model, x: ArrayLike, layer: str, unit: int | tuple[int, ...], *, method: str = "deconvnet") -> jax.Array:
     """Project one unit of ``layer`` back to pixel space (Zeiler & Fergus 2014 Fig. 1/2; Springenberg et al. 2015).
 

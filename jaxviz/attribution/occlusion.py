@@ -42,6 +42,7 @@ def window_starts(size: int, window: int, stride: int) -> np.ndarray:
     return np.arange(0, size - window + 1, stride)
 
 
+@C.compiled
 def occlusion(
     model_or_fn,
     x: ArrayLike,
@@ -56,14 +57,14 @@ def occlusion(
     chunk_size: int | None = 32,
     key: jax.Array | None = None,
 ) -> OcclusionMaps:
-    """Occlusion maps for a batch; every window position evaluated in ``vmap`` chunks of ``chunk_size``.
+    """Occlusion maps for a batch; window positions evaluated ``chunk_size`` at a time.
 
     Args:
       window, stride: square side (or ``(h, w)``) and step in pixels.
       fill: occluder value (0.5 = grey in [0, 1] pixels), a scalar or per-channel ``(C,)``.
       output: ``"prob"`` (softmax probability) or ``"logit"`` of the target.
       layer, channel: if given, also map the total activation of that feature map (needs a Model).
-      chunk_size: window positions per ``vmap`` call (memory: ``chunk_size`` x batch images).
+      chunk_size: window positions per call, one batch of ``chunk_size`` x batch images (the memory bound).
     """
     del key
     C.check_choice("output", output, ("prob", "logit"))
@@ -83,7 +84,7 @@ def occlusion(
         if not 0 <= channel < shape[-1]:
             raise JaxvizError(f"channel {channel} out of range for layer {layer!r} with {shape[-1]} channels.")
 
-    def evaluate(xx):
+    def evaluate(xx, t):
         if layer is None:
             logits, act = f(xx), None
         else:
@@ -99,16 +100,19 @@ def occlusion(
     ii = jnp.arange(hgt)[:, None]
     jj = jnp.arange(wid)[None, :]
 
-    def one(rc):
+    def occluded(rc):
         m = (ii >= rc[0]) & (ii < rc[0] + wh) & (jj >= rc[1]) & (jj < rc[1] + ww)
-        return evaluate(jnp.where(m[None, :, :, None], fill.reshape(1, 1, 1, ch), x))
+        return jnp.where(m[None, :, :, None], fill.reshape(1, 1, 1, ch), x)
 
-    p, lab, act = C.chunked_map(one, starts, chunk_size)  # (n_windows, B)
-    ref = evaluate(x)
+    def windows(rcs):  # (c, 2) window starts -> (B, c) scores, labels, activations
+        return C.unfold(evaluate(*C.fold(jax.vmap(occluded)(rcs), t)), len(rcs))
+
+    p, lab, act = C.chunked_map(windows, starts, chunk_size)  # (B, n_windows)
+    ref = evaluate(x, t)
     nh, nw = len(rows), len(cols)
 
     def grid(v):
-        return None if v is None else jnp.moveaxis(v, 0, 1).reshape(b, nh, nw)
+        return None if v is None else v.reshape(b, nh, nw)
 
     p_g, lab_g, act_g = grid(p), grid(lab), grid(act)
     cov_h = jnp.asarray((np.arange(hgt)[None, :] >= rows[:, None]) & (np.arange(hgt)[None, :] < rows[:, None] + wh), jnp.float32)
