@@ -25,6 +25,7 @@ from jax.typing import ArrayLike
 
 from jaxviz.attribution import _common as C
 from jaxviz.attribution import _jaxpr as J
+from jaxviz.models.contract import batch_full
 
 
 class FullGradTerms(NamedTuple):
@@ -80,7 +81,7 @@ def fullgrad_terms(model_or_fn, x: ArrayLike, target: ArrayLike) -> FullGradTerm
     closed = jax.make_jaxpr(f)(x)
     finder = _BiasInterpreter()
     jax.eval_shape(lambda xx: finder.run(closed.jaxpr, closed.consts, [xx], [True])[0], x)
-    scales0 = [jnp.ones(s, d) for s, d in finder.shapes]
+    scales0 = [batch_full(x, s, 1.0, d) for s, d in finder.shapes]
 
     def score(xx, scales):
         out, _ = _BiasInterpreter(scales).run(closed.jaxpr, closed.consts, [xx], [True])

@@ -53,6 +53,19 @@ class Taps:
         return h
 
 
+def batch_full(x: jax.Array, shape: Sequence[int], fill: float = 0.0, dtype: Any = jnp.float32) -> jax.Array:
+    """An array of ``shape`` filled with ``fill``, laid out like the batch ``x`` along its leading axis.
+
+    Built from ``x`` (not ``jnp.full``) when both have the same batch size, so under a mesh it is sharded
+    on the batch axis like ``x`` and a gradient taken with respect to it stays on each example's device.
+    """
+    shape = tuple(shape)
+    if not shape or shape[0] != x.shape[0]:
+        return jnp.full(shape, fill, dtype)
+    per_example = jnp.zeros_like(x[:, 0, 0, 0], dtype=dtype) + jnp.asarray(fill, dtype)
+    return jnp.broadcast_to(per_example.reshape(-1, *([1] * (len(shape) - 1))), shape)
+
+
 def layer_order(forward: Forward, params: Params, input_shape: Sequence[int]) -> tuple[str, ...]:
     """Names of the activations ``forward`` exposes, in the order it computes them (traced, not run)."""
     names: list[str] = []
@@ -127,8 +140,9 @@ class Model:
 
     def zero_deltas(self, x: ArrayLike, layers: Sequence[str]) -> dict[str, jax.Array]:
         """Zero deltas for ``layers`` matching batch ``x``: the point where layer gradients are taken."""
+        x = self.check_input(x)
         shapes = self.layer_shapes(x)
-        return {n: jnp.zeros(shapes[n], jnp.float32) for n in self.check_layers(layers)}
+        return {n: batch_full(x, shapes[n]) for n in self.check_layers(layers)}
 
     @property
     def num_classes(self) -> int | None:
