@@ -30,7 +30,6 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
 import json
@@ -58,10 +57,12 @@ from benchmarks.common import (
     table,
     time_jax,
     time_pair,
+    time_torch,
     torch_row,
     write_results,
 )
 from benchmarks.peers.torch_models import nhwc_to_nchw, squeezenet_from_jaxviz
+from jaxviz.attribution.occlusion import window_starts
 from jaxviz.data import photo, resize
 from jaxviz.models import squeezenet
 
@@ -100,13 +101,9 @@ def photos(batch: int) -> np.ndarray:
     return np.ascontiguousarray(imgs[np.arange(batch) % len(imgs)])
 
 
-def captum_windows(size: int, window: int, stride: int) -> int:
-    """Captum's windows per axis: ceil((size - window) / stride) + 1 (the last one cropped at the border)."""
-    return int(np.ceil((size - window) / stride)) + 1
-
-
-def jaxviz_windows(size: int, window: int, stride: int) -> int:
-    return (size - window) // stride + 1
+def windows(size: int, window: int, stride: int) -> int:
+    """Occlusion windows per image, both sides: ceil((size - window) / stride) + 1 per axis, the last cropped."""
+    return len(window_starts(size, window, stride)) ** 2
 
 
 # -- jaxviz sides (the model is a jit argument: its weights are inputs, not folded constants) ------------
@@ -116,6 +113,21 @@ def raw_forward(m, x, t):
 
 def raw_gradient(m, x, t):
     return jax.grad(lambda xx: jnp.take_along_axis(m(xx), t[:, None], axis=1).sum())(x)
+
+
+def raw_gradient_loop(m, x, t, passes=SAMPLES, chunk=SG_CHUNK):
+    """``passes`` raw input gradients of the batch in one compiled ``lax.scan``, ``chunk`` per step.
+
+    The compute skeleton of the chunked methods without their own work (noise, paths, weights): each
+    step takes one gradient of ``chunk`` copies of the batch (shifted by the step index, so XLA cannot
+    hoist it out of the loop) and adds it to a running sum.
+    """
+    tiled, tt = jnp.tile(x, (chunk, 1, 1, 1)), jnp.tile(t, chunk)
+
+    def step(acc, i):
+        return acc + raw_gradient(m, tiled + 1e-6 * i, tt).reshape(chunk, *x.shape).sum(0), None
+
+    return jax.lax.scan(step, jnp.zeros_like(x), jnp.arange(passes // chunk, dtype=x.dtype))[0]
 
 
 def j_gradient(m, x, t):
@@ -213,6 +225,9 @@ def captum_methods(net, batch: int) -> dict:
             target=t,
             abs=False,
         ),
+        "smoothgrad_captum_defaults": lambda x, t: nt.attribute(
+            x, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA, target=t, abs=False
+        ),
         "integrated_gradients": lambda x, t: ig.attribute(
             x,
             baselines=0.0,
@@ -255,8 +270,8 @@ def memory_rows(model, xj, tj, key) -> list[tuple[str, str, float]]:
         (f"smoothgrad {SAMPLES} samples, chunk {SAMPLES} (one vmap)", functools.partial(j_smoothgrad, chunk=SAMPLES), (model, xj, tj, key)),
         (f"IG {STEPS} steps, chunk {IG_CHUNK}", j_ig, (model, xj, tj)),
         (f"IG {2 * STEPS} steps, chunk {IG_CHUNK}", functools.partial(j_ig, steps=2 * STEPS), (model, xj, tj)),
-        (f"occlusion stride {STRIDE} ({jaxviz_windows(SIZE, WINDOW, STRIDE) ** 2} windows), chunk {OCC_CHUNK}", j_occlusion, (model, xj, tj)),
-        (f"occlusion stride {STRIDE // 2} ({jaxviz_windows(SIZE, WINDOW, STRIDE // 2) ** 2} windows), chunk {OCC_CHUNK}",
+        (f"occlusion stride {STRIDE} ({windows(SIZE, WINDOW, STRIDE)} windows), chunk {OCC_CHUNK}", j_occlusion, (model, xj, tj)),
+        (f"occlusion stride {STRIDE // 2} ({windows(SIZE, WINDOW, STRIDE // 2)} windows), chunk {OCC_CHUNK}",
          functools.partial(j_occlusion, stride=STRIDE // 2), (model, xj, tj)),
     ]:  # fmt: skip
         t0 = time.perf_counter()
@@ -269,58 +284,60 @@ def memory_rows(model, xj, tj, key) -> list[tuple[str, str, float]]:
     return out
 
 
-def sharded_check(model, x, t, key) -> dict:
-    """Gradient and SmoothGrad on a batch sharded over all devices (1-D mesh on the batch axis) vs unsharded.
+SHARDED_METHODS = {  # smaller settings than the timed runs: this checks layout and equality, not speed
+    "gradient": lambda m, x, t, k: A.gradient(m, x, t),
+    "smoothgrad": lambda m, x, t, k: A.smoothgrad(A.gradient, m, x, t, key=k, samples=8, sigma=SIGMA, chunk_size=4),
+    "integrated_gradients": lambda m, x, t, k: A.integrated_gradients(m, x, t, steps=8, chunk_size=4),
+    "occlusion": lambda m, x, t, k: A.occlusion(m, x, t, window=WINDOW, stride=4 * STRIDE, fill=FILL, chunk_size=8).prob,
+    "grad_cam": lambda m, x, t, k: A.grad_cam(m, x, t, layer=LAYER),
+    "fullgrad": lambda m, x, t, k: A.fullgrad(m, x, t),
+}
+COLLECTIVES = ("all-gather", "all-reduce", "all-to-all", "collective-permute", "reduce-scatter")
 
-    The mesh uses ``AxisType.Auto`` (GSPMD propagation). ``jax.make_mesh``'s default in this JAX is
-    ``AxisType.Explicit`` (sharding in types); that is tried too and its outcome recorded.
+
+def sharded_check(model, x, t, key) -> dict:
+    """Methods on a batch sharded over all devices (1-D mesh on the batch axis) vs unsharded.
+
+    Both mesh kinds are tried: ``AxisType.Auto`` (GSPMD propagation) and ``AxisType.Explicit`` (sharding
+    in types, ``jax.make_mesh``'s default). Records the largest difference, the output sharding and the
+    number of cross-device collectives in the compiled program (0: each device works on its own examples).
     """
     from jax.sharding import AxisType, NamedSharding
     from jax.sharding import PartitionSpec as P
 
     n = jax.device_count()
     if n < 2:
-        raise SystemExit(
-            "--sharded needs several devices: XLA_FLAGS=--xla_force_host_platform_device_count=4"
-        )
+        raise SystemExit("--sharded needs several devices: XLA_FLAGS=--xla_force_host_platform_device_count=4")
     if x.shape[0] % n:
-        raise SystemExit(
-            f"--sharded: batch {x.shape[0]} does not split over {n} devices"
-        )
-    result = {"devices": n, "batch": int(x.shape[0])}
-    for name, fn, extra in [
-        ("gradient", j_gradient, ()),
-        ("smoothgrad", j_smoothgrad, (key,)),
-    ]:
+        raise SystemExit(f"--sharded: batch {x.shape[0]} does not split over {n} devices")
+    result = {"devices": n, "batch": int(x.shape[0]), "methods": {}}
+    for name, fn in SHARDED_METHODS.items():
         f = jax.jit(fn)
-        ref = np.asarray(f(model, jnp.asarray(x), jnp.asarray(t), *extra))
+        ref = np.asarray(f(model, jnp.asarray(x), jnp.asarray(t), key))
         for axis_type in (AxisType.Auto, AxisType.Explicit):
             mesh = jax.make_mesh((n,), ("batch",), axis_types=(axis_type,))
             xs = jax.device_put(x, NamedSharding(mesh, P("batch")))
             ts = jax.device_put(t, NamedSharding(mesh, P("batch")))
-            label = name if axis_type == AxisType.Auto else f"{name}_explicit_mesh"
+            label = f"{name} ({axis_type.name})"
             try:
-                with (
-                    jax.set_mesh(mesh)
-                    if axis_type == AxisType.Explicit
-                    else contextlib.nullcontext()
-                ):
-                    got = f(model, xs, ts, *extra)
+                with jax.set_mesh(mesh):
+                    got = f(model, xs, ts, key)
+                    hlo = f.lower(model, xs, ts, key).compile().as_text()
             except Exception as e:  # noqa: BLE001 - recorded, reported
                 msg = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
-                result[label] = {"error": msg}
+                result["methods"][label] = {"error": msg}
                 print(f"  sharded {label}: FAILED {msg}", flush=True)
                 continue
-            spec = (
-                str(got.sharding.spec)
-                if hasattr(got.sharding, "spec")
-                else str(got.sharding)
-            )
             d = float(np.abs(np.asarray(got) - ref).max())
-            r = d / float(np.abs(ref).max())
-            result[label] = {"max_abs_diff": d, "rel_diff": r, "output_sharding": spec}
-            print(f"  sharded {label} over {n} devices: max |sharded - unsharded| = {d:.3g} (relative {r:.2g}); "
-                  f"output sharding {spec}", flush=True)  # fmt: skip
+            rec = {
+                "max_abs_diff": d,
+                "rel_diff": d / float(np.abs(ref).max()),
+                "output_sharding": str(got.sharding.spec),
+                "collectives": sum(hlo.count(f"{c}(") + hlo.count(f"{c}-start(") for c in COLLECTIVES),
+            }
+            result["methods"][label] = rec
+            print(f"  sharded {label} over {n} devices: max |sharded - unsharded| = {d:.3g}; output {rec['output_sharding']}, "
+                  f"{rec['collectives']} collectives", flush=True)  # fmt: skip
     return result
 
 
@@ -351,15 +368,14 @@ def run(args) -> None:
 
     sharded = sharded_check(model, x, np.asarray(tj), key) if args.sharded else None
 
-    nj, nc = (
-        jaxviz_windows(SIZE, WINDOW, STRIDE) ** 2,
-        captum_windows(SIZE, WINDOW, STRIDE) ** 2,
-    )
+    nw = windows(SIZE, WINDOW, STRIDE)
     case = f"SqueezeNet 1.1, batch {batch}, {SIZE}px"
     # name, jaxviz fn, jaxviz args, captum key, passes (jaxviz, captum), raw kind, timer, settings
     plan = [
         ("forward", raw_forward, (model, xj, tj), "forward", None, None, fast, "raw forward (target logit)"),
         ("raw_gradient", raw_gradient, (model, xj, tj), "raw_gradient", None, None, fast, "raw input gradient of target logits"),
+        ("raw_gradient_loop", raw_gradient_loop, (model, xj, tj), None, None, None, SLOW,
+         f"{SAMPLES} raw gradients in one compiled lax.scan, {SG_CHUNK} x batch images per step (no peer)"),
         ("gradient", j_gradient, (model, xj, tj), "gradient", (1, 1), "grad", fast, "signed; Captum Saliency(abs=False)"),
         ("smoothgrad", j_smoothgrad, (model, xj, tj, key), "smoothgrad", (SAMPLES, SAMPLES), "grad", SLOW,
          f"{SAMPLES} samples, sigma {SIGMA}; jaxviz chunk_size={SG_CHUNK}, Captum nt_samples_batch_size={SG_CHUNK}"),
@@ -367,9 +383,9 @@ def run(args) -> None:
          f"{STEPS} Gauss-Legendre steps, black baseline; jaxviz chunk_size={IG_CHUNK}, Captum internal_batch_size={IG_CHUNK * batch}"),
         ("guided_backprop", j_guided, (model, xj, tj), "guided_backprop", (1, 1), "grad", fast, "Captum GuidedBackprop (ReLU module hooks)"),
         ("deconvnet", j_deconv, (model, xj, tj), "deconvnet", (1, 1), "grad", fast, "Captum Deconvolution"),
-        ("occlusion", j_occlusion, (model, xj, tj), "occlusion", (nj + 1, nc + 1), "fwd", ONCE,
-         (f"window {WINDOW} stride {STRIDE} fill {FILL}, logits; jaxviz {nj} windows (inside the image), Captum {nc} "
-         f"(+ cropped border windows); jaxviz chunk_size={OCC_CHUNK}, Captum perturbations_per_eval={OCC_CHUNK}")),
+        ("occlusion", j_occlusion, (model, xj, tj), "occlusion", (nw + 1, nw + 1), "fwd", ONCE,
+         (f"window {WINDOW} stride {STRIDE} fill {FILL}, logits; {nw} windows per image on both sides (border ones cropped); "
+         f"jaxviz chunk_size={OCC_CHUNK}, Captum perturbations_per_eval={OCC_CHUNK}")),
         ("grad_cam", j_gradcam, (model, xj, tj), "grad_cam", (1, 1), "grad", fast, f"layer {LAYER}, ReLU, bilinear upsampling"),
         ("fullgrad", j_fullgrad, (model, xj, tj), None, (1, None), "grad", fast, "no FullGrad in Captum: peer n/a"),
     ]  # fmt: skip
@@ -377,6 +393,8 @@ def run(args) -> None:
         args.methods
     ):  # "none": only the raw passes (with --sharded: just the sharded check)
         keep = set(args.methods.split(",")) | {"forward", "raw_gradient"}
+        if keep & {"smoothgrad", "integrated_gradients"}:
+            keep.add("raw_gradient_loop")
         plan = [p for p in plan if p[0] in keep]
 
     rows, timings, agreement = [], {}, {}
@@ -419,6 +437,14 @@ def run(args) -> None:
         print(f"  {name}: jaxviz {jt.steady_s:.3f}s" + (f", peer {tt_.steady_s:.3f}s (ratio {jt.steady_s / tt_.steady_s:.2f})" if tt_ else "")
               + f"  [{time.perf_counter() - t0:.0f}s]", flush=True)  # fmt: skip
 
+    if "smoothgrad" in timings:  # Captum's own chunking: all draws in one pass of samples x batch images
+        t0 = time.perf_counter()
+        defaults = time_torch(peers["smoothgrad_captum_defaults"], xt, tt, warmup=0, iters=1, min_time=0.0, inference=False)
+        rows.append(torch_row("smoothgrad", case, defaults, impl="captum (its defaults)", items=batch,
+                              notes=f"nt_samples_batch_size=None: {SAMPLES} x {batch} images in one pass; one timed call after the first"))
+        timings["smoothgrad (vs Captum defaults)"] = (timings["smoothgrad"][0], defaults, (SAMPLES, SAMPLES), "grad")
+        print(f"  smoothgrad, Captum defaults: {defaults.steady_s:.3f}s  [{time.perf_counter() - t0:.0f}s]", flush=True)
+
     mem = memory_rows(model, xj, tj, key) if args.memory else []
 
     # -- overheads over the raw compute limit --------------------------------------------------------------
@@ -427,9 +453,11 @@ def run(args) -> None:
         timings["raw_gradient"][0].steady_s,
         timings["raw_gradient"][1].steady_s,
     )
+    loop = timings.get("raw_gradient_loop")
+    loop_pass = None if loop is None else loop[0].steady_s / SAMPLES
     over_lines = [
-        "| method | passes jaxviz / Captum | jaxviz s | Captum s | ratio | jaxviz overhead | Captum overhead |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| method | passes jaxviz / Captum | jaxviz s | Captum s | ratio | jaxviz overhead | jaxviz overhead vs compiled loop | Captum overhead |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     overheads = {}
     for name, (jt, tt_, passes, raw) in timings.items():
@@ -439,11 +467,12 @@ def run(args) -> None:
         kind = "grad" if raw == "grad" else "fwd"
         oj = jt.steady_s / (passes[0] * unit_j)
         ot = None if tt_ is None else tt_.steady_s / (passes[1] * unit_t)
-        overheads[name] = {"jaxviz": oj, "captum": ot, "passes": passes, "pass": kind}
+        ol = jt.steady_s / (passes[0] * loop_pass) if loop_pass and kind == "grad" and passes[0] > 1 else None
+        overheads[name] = {"jaxviz": oj, "jaxviz_vs_loop": ol, "captum": ot, "passes": passes, "pass": kind}
         over_lines.append(
             f"| {name} | {passes[0]} / {passes[1] if passes[1] else 'n/a'} {kind} | {jt.steady_s:.3f} | "
             f"{'n/a' if tt_ is None else f'{tt_.steady_s:.3f}'} | {'n/a' if tt_ is None else f'{jt.steady_s / tt_.steady_s:.2f}'} | "
-            f"{oj:.2f} | {'n/a' if ot is None else f'{ot:.2f}'} |"
+            f"{oj:.2f} | {'' if ol is None else f'{ol:.2f}'} | {'n/a' if ot is None else f'{ot:.2f}'} |"
         )  # fmt: skip
     print("\n".join(over_lines))
     print(table(rows))
@@ -463,6 +492,12 @@ def run(args) -> None:
             "(passes x one raw pass): gradient methods count gradient passes, occlusion counts forward passes "
             "(windows + the unoccluded reference). Chunked passes evaluate chunk x batch images at once, so an "
             "overhead below 1 means the larger per-call batch ran more efficiently than batch-size passes."
+            + ("" if loop_pass is None else
+               f" The **compiled loop** row times the chunked methods' skeleton alone ({SAMPLES} raw gradients, {SG_CHUNK} x batch "
+               f"images per `lax.scan` step): {loop[0].steady_s:.3f} s, i.e. {loop_pass:.3f} s per pass, "
+               f"{loop_pass / grad_j:.2f}x a gradient compiled on its own. That factor is what XLA's CPU runtime charges for "
+               "running the passes inside one compiled loop (chunked batches, `while` body); the column "
+               "'vs compiled loop' is what the method adds on top of it (noise, path points, weighted sums).")
         ),
         "",
         *over_lines,
@@ -478,11 +513,11 @@ def run(args) -> None:
     extra += [
         "",
         NOTES.format(
-            sg=SG_CHUNK, ig=IG_CHUNK, occ=OCC_CHUNK, igb=IG_CHUNK * batch, nj=nj, nc=nc
+            sg=SG_CHUNK, ig=IG_CHUNK, occ=OCC_CHUNK, igb=IG_CHUNK * batch
         ),
     ]
     if batch != 16:
-        extra += ["", (f"Batch {batch}, not the issue's 16: on 2 shared CPU cores the full run at 16 (Captum's occlusion alone "
+        extra += ["", (f"Batch {batch}, not the reference batch of 16: on 2 shared CPU cores the full run at 16 (Captum's occlusion alone "
                   "is ~200 s per call on an idle machine, more under load) does not fit a ~25 minute run. "
                   "Overheads and ratios are per-batch and comparable; absolute times scale with the batch.")]  # fmt: skip
     command = (
@@ -501,19 +536,7 @@ def run(args) -> None:
         dict(sharded, date=now, command=command) if sharded else _previous_sharded()
     )
     if shard_rec:
-        if "error" in shard_rec["gradient"] or "error" in shard_rec["smoothgrad"]:
-            extra += [
-                "",
-                f"**Sharded run** (`{shard_rec['command']}`): failed: {shard_rec}",
-            ]
-        else:
-            extra += [
-                "",
-                SHARD_NOTE.format(
-                    **shard_rec, g=shard_rec["gradient"], s=shard_rec["smoothgrad"]
-                ),
-            ]
-        extra += [_explicit_note(shard_rec)]
+        extra += ["", shard_note(shard_rec)]
     extra += [
         "",
         f"1-min load average {load_start:.2f} at the start of the run, {load_end:.2f} at the end.",
@@ -527,7 +550,7 @@ def run(args) -> None:
         ]
     config = {
         "batch": batch, "size": SIZE, "samples": SAMPLES, "sigma": SIGMA, "steps": STEPS, "window": WINDOW, "stride": STRIDE, "fill": FILL, "layer": LAYER,
-        "sg_chunk": SG_CHUNK, "ig_chunk": IG_CHUNK, "occ_chunk": OCC_CHUNK, "windows_jaxviz": nj, "windows_captum": nc, "fast_timer": fast,
+        "sg_chunk": SG_CHUNK, "ig_chunk": IG_CHUNK, "occ_chunk": OCC_CHUNK, "windows": nw, "fast_timer": fast,
         "slow_timer": SLOW, "torch_threads": TORCH_THREADS, "quick": args.quick, "load_avg_start": load_start, "load_avg_end": load_end,
         "seconds": round(seconds, 1), "raw_gradient_s": {"jaxviz": grad_j, "captum": grad_t}, "raw_forward_s": {"jaxviz": fwd_j, "captum": fwd_t},
         "overheads": overheads, "agreement": agreement, "memory_temp_mib": {label: mib for label, mib, _ in mem}, "sharded": sharded,
@@ -551,7 +574,7 @@ def _previous_sharded() -> dict | None:
     except (OSError, ValueError):
         return None
     s = rec.get("config", {}).get("sharded")
-    return None if not s else dict(s, date=rec.get("date"), command=rec.get("command"))
+    return None if not s or "methods" not in s else dict(s, date=rec.get("date"), command=rec.get("command"))
 
 
 NOTES = """\
@@ -559,8 +582,6 @@ Notes. Same settings on both sides; chunking: SmoothGrad {sg} samples per pass (
 `nt_samples_batch_size={sg}`), IG {ig} path points per pass (Captum `internal_batch_size={igb}`),
 occlusion {occ} windows per pass (Captum `perturbations_per_eval={occ}`), so both evaluate the same
 number of images per call and memory is bounded by chunk x batch images, not samples x batch.
-Occlusion windows differ slightly: jaxviz places windows fully inside the image ({nj} per image),
-Captum adds windows cropped at the far border ({nc}); overheads count each side's own windows.
 Slow methods (SmoothGrad, IG, jaxviz occlusion: > 10 s per call) are timed once after a first
 call (`iters=1`: a median of one); Captum's occlusion (minutes per call) is a single call, which for
 eager torch at that length is the steady state; fast methods take the median of 3 calls after a warm-up. XLA's CPU
@@ -570,34 +591,21 @@ column isolates the method's own cost. No GPU was available to this session.
 A compile time near 0 means XLA's in-process cache already held the identical program (the
 gradient method is the raw gradient; SmoothGrad was compiled by the sharded check)."""
 
-SHARD_NOTE = """\
-**Sharded run** (`{command}`, {date}): the batch of {batch} split over {devices} CPU devices
-(`NamedSharding` over a 1-D `AxisType.Auto` mesh on the batch axis) gives the same results as
-unsharded: gradient max |diff| {g[max_abs_diff]:.2g} (relative {g[rel_diff]:.2g}), SmoothGrad max
-|diff| {s[max_abs_diff]:.2g} (relative {s[rel_diff]:.2g}); output shardings: gradient {g[output_sharding]}, SmoothGrad {s[output_sharding]}."""
-
-
-def _explicit_note(rec: dict) -> str:
-    parts = []
-    for name in ("gradient", "smoothgrad"):
-        r = rec.get(f"{name}_explicit_mesh")
-        if r is None:
-            continue
-        parts.append(
-            f"{name}: "
-            + (
-                f"fails ({r['error']})"
-                if "error" in r
-                else f"max |diff| {r['max_abs_diff']:.2g}"
-            )
-        )
-    return (
-        ""
-        if not parts
-        else "With an `AxisType.Explicit` mesh (the default of `jax.make_mesh` in this JAX): "
-        + "; ".join(parts)
-        + "."
-    )
+def shard_note(rec: dict) -> str:
+    lines = [
+        f"**Sharded run** (`{rec['command']}`, {rec['date']}): a batch of {rec['batch']} split over {rec['devices']} "
+        "CPU devices (`NamedSharding` on the batch axis of a 1-D mesh) against the same call unsharded; collectives "
+        "counted in the compiled program (0: each device works on its own examples).",
+        "",
+        "| method (mesh) | max abs diff | relative | output sharding | collectives |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for label, r in rec["methods"].items():
+        if "error" in r:
+            lines.append(f"| {label} | fails: {r['error']} | | | |")
+        else:
+            lines.append(f"| {label} | {r['max_abs_diff']:.2g} | {r['rel_diff']:.2g} | `{r['output_sharding']}` | {r['collectives']} |")
+    return "\n".join(lines)
 
 
 OVERSUBSCRIBED = """\
@@ -610,7 +618,7 @@ def main(argv=None) -> None:
     p.add_argument(
         "--sharded",
         action="store_true",
-        help="also check gradient + SmoothGrad on a batch sharded over all devices",
+        help="also check the methods on a batch sharded over all devices",
     )
     p.add_argument(
         "--batch",

@@ -270,7 +270,7 @@ def table(rows: Sequence[Row]) -> str:
     for r in rows:
         tp = r.throughput
         tput = "—" if tp is None else f"{tp:,.1f} {r.unit}/s"
-        ratio = "(peer)" if r.ratio_vs_peer is None else f"{r.ratio_vs_peer:.2f}"
+        ratio = f"{r.ratio_vs_peer:.2f}" if r.ratio_vs_peer is not None else ("n/a" if r.impl == "jaxviz" else "(peer)")
         lines.append(f"| {r.benchmark} | {r.case} | {r.impl} | {_fmt(r.compile_s, '.3f')} | {r.steady_s:.4f} | {ratio} | {tput} | {r.notes} |")
     return "\n".join(lines)
 

@@ -38,8 +38,12 @@ def _pair(name, v):
 
 
 def window_starts(size: int, window: int, stride: int) -> np.ndarray:
-    """Top-left offsets of the windows along one axis (windows lie fully inside the image)."""
-    return np.arange(0, size - window + 1, stride)
+    """Top-left offsets of the windows along one axis: every ``stride`` pixels until the image is covered.
+
+    When ``stride`` does not divide ``size - window``, the last window is cropped at the far border
+    (Captum's convention), so every pixel is occluded by at least one window.
+    """
+    return np.arange(-(-(size - window) // stride) + 1) * stride
 
 
 @C.compiled
