@@ -587,9 +587,7 @@ call (`iters=1`: a median of one); Captum's occlusion (minutes per call) is a si
 eager torch at that length is the steady state; fast methods take the median of 3 calls after a warm-up. XLA's CPU
 convolutions are slower than PyTorch's oneDNN kernels on this machine, so where the raw gradient is
 slower in XLA than in PyTorch, that, not the method, limits the jaxviz/Captum ratio; the overhead
-column isolates the method's own cost. No GPU was available to this session.
-A compile time near 0 means XLA's in-process cache already held the identical program (the
-gradient method is the raw gradient; SmoothGrad was compiled by the sharded check)."""
+column isolates the method's own cost. No GPU was available for this run."""
 
 def shard_note(rec: dict) -> str:
     lines = [

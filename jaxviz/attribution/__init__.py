@@ -6,7 +6,11 @@ methods -- CAMs, unit projections, occlusion activation maps -- need a Model). `
 pixels, ``target`` an int or ``(B,)`` class indices. Input-space maps are ``(B, H, W, C)``; CAMs,
 FullGrad and occlusion maps are ``(B, H, W)``. To ``jax.jit``, pass a Model as an argument (it is a
 pytree) and mark options static, e.g. ``jax.jit(grad_cam, static_argnames="layer")``; close over plain
-functions with ``functools.partial``.
+functions with ``functools.partial``. Called outside a trace, a method validates its inputs and runs
+as one compiled program cached per shapes and settings.
+
+Multi-sample methods evaluate ``chunk_size`` perturbed copies of the batch as one batch, example-major,
+so memory is bounded by the chunk and a batch sharded on its leading axis stays sharded.
 """
 
 from jaxviz.attribution import metrics

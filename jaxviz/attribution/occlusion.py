@@ -18,7 +18,8 @@ class OcclusionMaps(NamedTuple):
     """The three maps of Zeiler & Fergus Fig. 7, per pixel ``(B, H, W)`` and per window position ``(B, nh, nw)``.
 
     Per-pixel values average over the windows covering the pixel (Captum's convention; pixels no
-    window covers get the unoccluded value); ``label`` takes the window whose centre is nearest.
+    window covers, e.g. with a stride larger than the window, keep the unoccluded value); ``label`` takes
+    the window whose centre is nearest.
     """
 
     prob: jax.Array  # target-class score with the pixel occluded

@@ -50,6 +50,16 @@ def test_score_cam_chunking_invariant(cnn, x8):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_score_cam_baseline_term(cnn, x8):
+    """The paper's weights p(x * mask_k) - p(black) shift the map by p(black) times the summed activations."""
+    plain = A.score_cam(cnn, x8, 2, layer="conv2", resize=False)  # >= 0 before its ReLU: activations and probabilities are
+    paper = A.score_cam(cnn, x8, 2, layer="conv2", resize=False, subtract_baseline=True)
+    p_black = jax.nn.softmax(cnn(jnp.zeros_like(x8)))[:, 2]
+    a = cnn.probe(x8)[1]["conv2"]
+    np.testing.assert_allclose(paper, jax.nn.relu(plain - p_black[:, None, None] * a.sum(-1)), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(paper, plain)
+
+
 def test_grad_cam_on_split_functions(x8):
     """A model given as features(x) -> A and head(A) -> logits (via the adapter) gives the same map."""
     from jaxviz.models.adapters import from_functions

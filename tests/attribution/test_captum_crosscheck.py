@@ -15,12 +15,9 @@ Conventions that differ between the two libraries (and how they are matched here
   :class:`OcclusionMaps` holds ``prob`` = the mean over the same windows of the occluded score and
   ``reference`` = the unoccluded score, so Captum's map is ``reference[:, None, None] - prob`` (per
   pixel, broadcast over channels), with ``output="logit"`` against Captum on the logits and
-  ``output="prob"`` against Captum on ``softmax(logits)``. Window placement agrees when
-  ``(H - window) % stride == 0``. Otherwise the two differ at the far border: jaxviz places only
-  windows that lie fully inside the image (``floor((H - w)/s) + 1`` per axis; pixels no window
-  covers keep ``prob = reference``, attribution 0), while Captum uses ``ceil((H - w)/s) + 1`` and
-  crops its last window at the border (a narrower occluder). There only the pixels that Captum's
-  extra, cropped windows do not reach are compared.
+  ``output="prob"`` against Captum on ``softmax(logits)``. Window placement is the same on both sides:
+  ``ceil((H - w)/s) + 1`` windows per axis, the last one cropped at the far border when ``s`` does not
+  divide ``H - w``, so every pixel is compared.
 * Captum's ``LayerGradCam`` defaults to ``relu_attributions=False``; jaxviz's ``grad_cam`` to
   ``relu=True``: both settings are compared. Upsampling: ``LayerAttribution.interpolate(...,
   "bilinear")`` (``F.interpolate``, half-pixel centres) vs jaxviz ``resize=True``.
