@@ -115,19 +115,25 @@ def raw_gradient(m, x, t):
     return jax.grad(lambda xx: jnp.take_along_axis(m(xx), t[:, None], axis=1).sum())(x)
 
 
-def raw_gradient_loop(m, x, t, passes=SAMPLES, chunk=SG_CHUNK):
-    """``passes`` raw input gradients of the batch in one compiled ``lax.scan``, ``chunk`` per step.
+def raw_loop(raw, m, x, t, passes, chunk):
+    """``passes`` raw passes (``raw_gradient`` or ``raw_forward``) of the batch in one compiled ``lax.scan``.
 
-    The compute skeleton of the chunked methods without their own work (noise, paths, weights): each
-    step takes one gradient of ``chunk`` copies of the batch (shifted by the step index, so XLA cannot
-    hoist it out of the loop) and adds it to a running sum.
+    The compute skeleton of the chunked methods without their own work (noise, paths, masks, weights):
+    each step runs ``raw`` once on ``chunk`` copies of the batch (shifted by the step index, so XLA cannot
+    hoist it out of the loop) and adds the result to a running sum.
     """
     tiled, tt = jnp.tile(x, (chunk, 1, 1, 1)), jnp.tile(t, chunk)
 
     def step(acc, i):
-        return acc + raw_gradient(m, tiled + 1e-6 * i, tt).reshape(chunk, *x.shape).sum(0), None
+        out = raw(m, tiled + 1e-6 * i, tt)
+        return acc + out.reshape(chunk, -1, *out.shape[1:]).sum(0), None
 
-    return jax.lax.scan(step, jnp.zeros_like(x), jnp.arange(passes // chunk, dtype=x.dtype))[0]
+    init = jax.eval_shape(lambda: raw(m, x, t))
+    return jax.lax.scan(step, jnp.zeros(init.shape, init.dtype), jnp.arange(passes // chunk, dtype=x.dtype))[0]
+
+
+LOOP_PASSES = {"grad": (SAMPLES, SG_CHUNK), "fwd": (5 * OCC_CHUNK, OCC_CHUNK)}  # (passes, per step), same chunks as the methods'
+
 
 
 def j_gradient(m, x, t):
@@ -374,8 +380,10 @@ def run(args) -> None:
     plan = [
         ("forward", raw_forward, (model, xj, tj), "forward", None, None, fast, "raw forward (target logit)"),
         ("raw_gradient", raw_gradient, (model, xj, tj), "raw_gradient", None, None, fast, "raw input gradient of target logits"),
-        ("raw_gradient_loop", raw_gradient_loop, (model, xj, tj), None, None, None, SLOW,
-         f"{SAMPLES} raw gradients in one compiled lax.scan, {SG_CHUNK} x batch images per step (no peer)"),
+        ("raw_gradient_loop", functools.partial(raw_loop, raw_gradient, passes=SAMPLES, chunk=SG_CHUNK), (model, xj, tj),
+         None, None, None, SLOW, f"{SAMPLES} raw gradients in one compiled lax.scan, {SG_CHUNK} x batch images per step (no peer)"),
+        ("raw_forward_loop", functools.partial(raw_loop, raw_forward, passes=5 * OCC_CHUNK, chunk=OCC_CHUNK), (model, xj, tj),
+         None, None, None, SLOW, f"{5 * OCC_CHUNK} raw forwards in one compiled lax.scan, {OCC_CHUNK} x batch images per step (no peer)"),
         ("gradient", j_gradient, (model, xj, tj), "gradient", (1, 1), "grad", fast, "signed; Captum Saliency(abs=False)"),
         ("smoothgrad", j_smoothgrad, (model, xj, tj, key), "smoothgrad", (SAMPLES, SAMPLES), "grad", SLOW,
          f"{SAMPLES} samples, sigma {SIGMA}; jaxviz chunk_size={SG_CHUNK}, Captum nt_samples_batch_size={SG_CHUNK}"),
@@ -395,6 +403,8 @@ def run(args) -> None:
         keep = set(args.methods.split(",")) | {"forward", "raw_gradient"}
         if keep & {"smoothgrad", "integrated_gradients"}:
             keep.add("raw_gradient_loop")
+        if "occlusion" in keep:
+            keep.add("raw_forward_loop")
         plan = [p for p in plan if p[0] in keep]
 
     rows, timings, agreement = [], {}, {}
@@ -453,8 +463,9 @@ def run(args) -> None:
         timings["raw_gradient"][0].steady_s,
         timings["raw_gradient"][1].steady_s,
     )
-    loop = timings.get("raw_gradient_loop")
-    loop_pass = None if loop is None else loop[0].steady_s / SAMPLES
+    loops = {kind: timings[f"raw_{name}_loop"][0].steady_s for kind, name in (("grad", "gradient"), ("fwd", "forward"))
+             if f"raw_{name}_loop" in timings}  # fmt: skip
+    loop_pass = {kind: t / LOOP_PASSES[kind][0] for kind, t in loops.items()}
     over_lines = [
         "| method | passes jaxviz / Captum | jaxviz s | Captum s | ratio | jaxviz overhead | jaxviz overhead vs compiled loop | Captum overhead |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -467,7 +478,7 @@ def run(args) -> None:
         kind = "grad" if raw == "grad" else "fwd"
         oj = jt.steady_s / (passes[0] * unit_j)
         ot = None if tt_ is None else tt_.steady_s / (passes[1] * unit_t)
-        ol = jt.steady_s / (passes[0] * loop_pass) if loop_pass and kind == "grad" and passes[0] > 1 else None
+        ol = jt.steady_s / (passes[0] * loop_pass[kind]) if kind in loop_pass and passes[0] > 1 else None
         overheads[name] = {"jaxviz": oj, "jaxviz_vs_loop": ol, "captum": ot, "passes": passes, "pass": kind}
         over_lines.append(
             f"| {name} | {passes[0]} / {passes[1] if passes[1] else 'n/a'} {kind} | {jt.steady_s:.3f} | "
@@ -492,12 +503,16 @@ def run(args) -> None:
             "(passes x one raw pass): gradient methods count gradient passes, occlusion counts forward passes "
             "(windows + the unoccluded reference). Chunked passes evaluate chunk x batch images at once, so an "
             "overhead below 1 means the larger per-call batch ran more efficiently than batch-size passes."
-            + ("" if loop_pass is None else
-               f" The **compiled loop** row times the chunked methods' skeleton alone ({SAMPLES} raw gradients, {SG_CHUNK} x batch "
-               f"images per `lax.scan` step): {loop[0].steady_s:.3f} s, i.e. {loop_pass:.3f} s per pass, "
-               f"{loop_pass / grad_j:.2f}x a gradient compiled on its own. That factor is what XLA's CPU runtime charges for "
-               "running the passes inside one compiled loop (chunked batches, `while` body); the column "
-               "'vs compiled loop' is what the method adds on top of it (noise, path points, weighted sums).")
+            + "".join(
+                f" The **compiled loop** row ({kind}) times the chunked methods' skeleton alone ({LOOP_PASSES[kind][0]} raw "
+                f"{'gradients' if kind == 'grad' else 'forwards'}, {LOOP_PASSES[kind][1]} x batch images per `lax.scan` step): "
+                f"{loops[kind]:.3f} s, i.e. {loop_pass[kind]:.3f} s per pass, {loop_pass[kind] / unit:.2f}x the same pass compiled on its own."
+                for kind, unit in (("grad", grad_j), ("fwd", fwd_j)) if kind in loops
+            )
+            + ("" if not loops else
+               " That factor is what XLA's CPU runtime charges for running the passes inside one compiled loop (a `while` "
+               "body over chunked batches); the column 'vs compiled loop' is what the method adds on top of it "
+               "(noise, path points, masks, weighted sums).")
         ),
         "",
         *over_lines,
