@@ -380,10 +380,10 @@ def run(args) -> None:
     plan = [
         ("forward", raw_forward, (model, xj, tj), "forward", None, None, fast, "raw forward (target logit)"),
         ("raw_gradient", raw_gradient, (model, xj, tj), "raw_gradient", None, None, fast, "raw input gradient of target logits"),
-        ("raw_gradient_loop", functools.partial(raw_loop, raw_gradient, passes=SAMPLES, chunk=SG_CHUNK), (model, xj, tj),
-         None, None, None, SLOW, f"{SAMPLES} raw gradients in one compiled lax.scan, {SG_CHUNK} x batch images per step (no peer)"),
-        ("raw_forward_loop", functools.partial(raw_loop, raw_forward, passes=5 * OCC_CHUNK, chunk=OCC_CHUNK), (model, xj, tj),
-         None, None, None, SLOW, f"{5 * OCC_CHUNK} raw forwards in one compiled lax.scan, {OCC_CHUNK} x batch images per step (no peer)"),
+        *[(f"raw_{what}_loop", functools.partial(raw_loop, raw, passes=LOOP_PASSES[kind][0], chunk=LOOP_PASSES[kind][1]),
+           (model, xj, tj), None, None, None, SLOW,
+           f"{LOOP_PASSES[kind][0]} raw {what}s in one compiled lax.scan, {LOOP_PASSES[kind][1]} x batch images per step (no peer)")
+          for kind, what, raw in (("grad", "gradient", raw_gradient), ("fwd", "forward", raw_forward))],
         ("gradient", j_gradient, (model, xj, tj), "gradient", (1, 1), "grad", fast, "signed; Captum Saliency(abs=False)"),
         ("smoothgrad", j_smoothgrad, (model, xj, tj, key), "smoothgrad", (SAMPLES, SAMPLES), "grad", SLOW,
          f"{SAMPLES} samples, sigma {SIGMA}; jaxviz chunk_size={SG_CHUNK}, Captum nt_samples_batch_size={SG_CHUNK}"),
