@@ -24,6 +24,14 @@ class TargetError(JaxvizError):
     """A class index out of range or a target batch of the wrong length."""
 
 
+class HeadlessModelError(JaxvizError):
+    """A method that needs class logits was given a feature extractor without a classifier head."""
+
+
+class TrainingDivergedError(JaxvizError):
+    """A loss or a metric became NaN or infinite; the last good checkpoint is kept."""
+
+
 class WeightsError(JaxvizError):
     """A weight file that is corrupt, truncated, unsafe or does not fit the architecture."""
 

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from jaxviz.models.squeezenet import CAFFE_BGR_MEAN, FIRE_CHANNELS, POOL_AFTER  # one source for the architecture
+from jaxviz.models.imagenet import CAFFE_BGR_MEAN
+from jaxviz.models.squeezenet import FIRE_CHANNELS, POOL_AFTER  # one source for the architecture
 
 
 def pure_params(model_or_params: Any) -> dict:

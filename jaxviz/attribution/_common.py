@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxviz.errors import JaxvizError, ShapeError, TargetError
-from jaxviz.models.contract import Model
+from jaxviz.errors import JaxvizError, ShapeError
+from jaxviz.models.contract import Model, as_pixels, check_targets
 
 LogitFn = Callable[[jax.Array], jax.Array]
 
@@ -42,8 +42,9 @@ def model_name(model_or_fn: Any) -> str:
 
 
 def logit_fn(model_or_fn: Model | LogitFn) -> LogitFn:
-    """``x -> logits`` for a :class:`Model` or a plain callable."""
+    """``x -> logits`` for a :class:`Model` with a classifier head, or a plain callable."""
     if isinstance(model_or_fn, Model):
+        model_or_fn.require_head("attribution to a class")
         return model_or_fn
     if not callable(model_or_fn):
         raise JaxvizError(f"expected a jaxviz Model or a callable f(x) -> logits; got {type(model_or_fn).__name__}.")
@@ -51,7 +52,7 @@ def logit_fn(model_or_fn: Model | LogitFn) -> LogitFn:
 
 
 def check_pixels(model_or_fn: Any, x: ArrayLike) -> jax.Array:
-    """A float32 ``(B, H, W, C)`` batch; NaN/inf rejected when ``x`` is concrete."""
+    """A floating ``(B, H, W, C)`` batch (dtype kept; uint8 scaled); NaN/inf rejected when ``x`` is concrete."""
     if isinstance(model_or_fn, Model):
         x = model_or_fn.check_input(x)
     else:
@@ -59,9 +60,10 @@ def check_pixels(model_or_fn: Any, x: ArrayLike) -> jax.Array:
         if len(shape) != 4:
             hint = " Add a batch axis with x[None]." if len(shape) == 3 else ""
             raise ShapeError(f"attribution expects a batch (B, H, W, C); got an array of shape {shape}.{hint}")
-        x = jnp.asarray(x, jnp.float32)
-    if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
-        bad = int(np.sum(~np.isfinite(np.asarray(x))))
+        x = as_pixels(x, model_name(model_or_fn))
+    finite = jnp.isfinite(x).all()  # reduced where x lives: one bool comes back, not the batch
+    if is_concrete(finite) and not bool(finite):
+        bad = int(jnp.sum(~jnp.isfinite(x)))
         raise JaxvizError(f"the input batch contains {bad} NaN or infinite value(s); clean or mask them before attributing.")
     return x
 
@@ -78,33 +80,12 @@ def check_logits_shape(model_or_fn: Any, x: jax.Array) -> int:
     return int(out.shape[1])
 
 
-def check_targets(model_or_fn: Any, target: ArrayLike, batch: int, num_classes: int) -> jax.Array:
-    """Broadcast an int or ``(B,)`` targets to ``(B,)`` int32, checking length and range."""
-    if isinstance(model_or_fn, Model) and model_or_fn.input_shape is not None:
-        return model_or_fn.check_targets(target, batch)
-    t = target if isinstance(target, jax.core.Tracer) else np.asarray(target)
-    if not jnp.issubdtype(t.dtype, jnp.integer):
-        raise TargetError(f"targets must be integer class indices; got dtype {t.dtype}.")
-    if t.ndim == 0:
-        t = jnp.full((batch,), t, jnp.int32)
-    if t.ndim != 1 or t.shape[0] != batch:
-        raise TargetError(f"targets must be an int or shape ({batch},) for a batch of {batch}; got shape {t.shape}.")
-    if is_concrete(t):
-        tn = np.asarray(t)
-        bad = tn[(tn < 0) | (tn >= num_classes)]
-        if bad.size:
-            raise TargetError(
-                f"class index {int(bad[0])} out of range for {model_name(model_or_fn)} with {num_classes} classes (0..{num_classes - 1})."
-            )
-    return jnp.asarray(t, jnp.int32)
-
-
 def prepare(model_or_fn: Any, x: ArrayLike, target: ArrayLike) -> tuple[LogitFn, jax.Array, jax.Array]:
-    """Validate and return ``(f, x, targets)`` for an input-gradient method."""
+    """Validate and return ``(f, x, targets)`` for a method attributing a class logit."""
     f = logit_fn(model_or_fn)
     x = check_pixels(model_or_fn, x)
     n = check_logits_shape(model_or_fn, x)
-    t = check_targets(model_or_fn, target, x.shape[0], n)
+    t = check_targets(target, x.shape[0], n, model_name(model_or_fn))
     return f, x, t
 
 
@@ -131,6 +112,9 @@ def check_layer(model: Model, layer: str) -> str:
     return model.check_layers([layer])[0]
 
 
+MODEL_ARGS = ("model_or_fn", "model")  # the parameter naming the network, in every public method
+
+
 def compiled(method: Callable[..., Any]) -> Callable[..., Any]:
     """Run eager calls of an attribution method as one cached ``jax.jit`` program.
 
@@ -138,10 +122,15 @@ def compiled(method: Callable[..., Any]) -> Callable[..., Any]:
     concrete arrays, the checks that need values (NaN, class range) run first, then the method is
     compiled once per input shapes and settings and reused: a second call on new images of the same
     shape does not retrace. Arrays, keys and models are traced; everything else (methods, strings,
-    numbers, plain callables) is static, and an unhashable setting makes the call run op by op.
+    numbers -- NumPy scalars become Python numbers --, plain callables) is static, and an unhashable
+    setting makes the call run op by op. The method must take its network as ``model_or_fn`` or
+    ``model`` and its images as ``x`` (and its classes as ``target``, if any).
     """
     sig = inspect.signature(method)
     var_kw = next((p.name for p in sig.parameters.values() if p.kind is p.VAR_KEYWORD), None)
+    model_arg = next((a for a in MODEL_ARGS if a in sig.parameters), None)
+    if model_arg is None or "x" not in sig.parameters:
+        raise TypeError(f"compiled: {method.__name__} must take its network as one of {MODEL_ARGS} and its images as x")
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
@@ -149,15 +138,15 @@ def compiled(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
         arguments = sig.bind(*args, **kwargs).arguments
         arguments.update(arguments.pop(var_kw, {}) if var_kw else {})
-        model = arguments.get("model_or_fn", arguments.get("model"))
         for name in ("x", "target"):
             if isinstance(arguments.get(name), (list, tuple)):
                 arguments[name] = np.asarray(arguments[name])
         if "target" in arguments:
-            prepare(model, arguments["x"], arguments["target"])
+            prepare(arguments[model_arg], arguments["x"], arguments["target"])
         else:
-            check_pixels(model, arguments["x"])
-        traced = {k: v for k, v in arguments.items() if isinstance(v, (jax.Array, np.ndarray, np.generic, Model))}
+            check_pixels(arguments[model_arg], arguments["x"])
+        arguments = {k: v.item() if isinstance(v, np.generic) else v for k, v in arguments.items()}
+        traced = {k: v for k, v in arguments.items() if isinstance(v, (jax.Array, np.ndarray, Model))}
         static = tuple((k, v) for k, v in arguments.items() if k not in traced)
         try:
             hash(static)
@@ -166,6 +155,14 @@ def compiled(method: Callable[..., Any]) -> Callable[..., Any]:
         return _run_compiled(method, traced, static)
 
     return wrapper
+
+
+def accepts_key(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` takes a ``key`` argument (so a wrapper such as SmoothGrad passes it one)."""
+    try:
+        return "key" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))

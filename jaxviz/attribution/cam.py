@@ -49,12 +49,11 @@ def _finish(cam, x_shape, relu, resize):
 
 
 @C.compiled
-def grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str, relu: bool = True, resize: bool = True, key=None) -> jax.Array:
+def grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str, relu: bool = True, resize: bool = True) -> jax.Array:
     """Grad-CAM (Selvaraju et al. 2017): ``relu(sum_k mean_ij(dy/dA_k) A_k)``, bilinearly resized to the input.
 
     Returns ``(B, H, W)`` (``(B, h, w)`` with ``resize=False``); not normalised.
     """
-    del key
     a, g, _ = layer_gradient(model, x, target, layer)
     _spatial(a, layer)
     w = g.mean(axis=(1, 2))
@@ -62,9 +61,8 @@ def grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str, relu: bool =
 
 
 @C.compiled
-def grad_cam_plus_plus(model, x: ArrayLike, target: ArrayLike, *, layer: str, resize: bool = True, key=None) -> jax.Array:
+def grad_cam_plus_plus(model, x: ArrayLike, target: ArrayLike, *, layer: str, resize: bool = True) -> jax.Array:
     """Grad-CAM++ (Chattopadhay et al. 2018) with the closed-form alphas of the exp-score derivation."""
-    del key
     a, g, _ = layer_gradient(model, x, target, layer)
     _spatial(a, layer)
     g2, g3 = g * g, g * g * g
@@ -77,7 +75,7 @@ def grad_cam_plus_plus(model, x: ArrayLike, target: ArrayLike, *, layer: str, re
 @C.compiled
 def score_cam(
     model, x: ArrayLike, target: ArrayLike, *, layer: str, chunk_size: int | None = 16, resize: bool = True,
-    subtract_baseline: bool = False, key=None,
+    subtract_baseline: bool = False,
 ) -> jax.Array:
     """Score-CAM (Wang et al. 2020): weight each feature map by the target probability of the input masked by it.
 
@@ -86,7 +84,6 @@ def score_cam(
     target, as in the authors' and pytorch-grad-cam's code; ``subtract_baseline=True`` uses the paper's
     increase of confidence ``p(x * mask_k) - p(black image)`` instead.
     """
-    del key
     model = C.require_model(model, "score_cam")
     _, x, t = C.prepare(model, x, target)
     layer = C.check_layer(model, layer)
@@ -109,7 +106,6 @@ def score_cam(
 
 
 @C.compiled
-def guided_grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str, key=None) -> jax.Array:
+def guided_grad_cam(model, x: ArrayLike, target: ArrayLike, *, layer: str) -> jax.Array:
     """Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the upsampled Grad-CAM; ``(B, H, W, C)``."""
-    del key
     return guided_backprop(model, x, target) * grad_cam(model, x, target, layer=layer)[..., None]

@@ -101,14 +101,13 @@ def _normalise(m: jax.Array) -> jax.Array:
 
 
 @C.compiled
-def fullgrad(model_or_fn, x: ArrayLike, target: ArrayLike, *, key=None) -> jax.Array:
+def fullgrad(model_or_fn, x: ArrayLike, target: ArrayLike) -> jax.Array:
     """FullGrad saliency ``(B, H, W)`` (Srinivas & Fleuret 2019).
 
     ``psi(grad_x f * x)`` plus ``psi(f^b)`` of every spatial ``(B, h, w, K)`` bias term, where ``psi`` is
     ``abs``, per-example min-max rescaling, a sum over channels and a bilinear resize to the input,
     as in the authors' code; dense-layer bias terms enter :func:`fullgrad_terms` but not the map.
     """
-    del key
     terms = fullgrad_terms(model_or_fn, x, target)
     b, h, w, _ = terms.input_term.shape
     cam = _normalise(terms.input_term).sum(axis=-1)

