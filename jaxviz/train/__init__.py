@@ -1,6 +1,7 @@
-"""Training small zoo models with optax, with resumable orbax checkpoints."""
+"""Training with optax: one resumable loop (orbax checkpoints, progress, NaN guard) and classifier training on it."""
 
 from jaxviz.train.checkpoints import Checkpointer, cache_dir, run_id
+from jaxviz.train.loop import LoopResult, run_loop
 from jaxviz.train.trainer import (
     TrainConfig,
     TrainResult,
@@ -14,6 +15,6 @@ from jaxviz.train.trainer import (
 )
 
 __all__ = [
-    "Checkpointer", "TrainConfig", "TrainResult", "accuracy", "cache_dir", "cross_entropy", "load_trained",
-    "make_optimizer", "make_train_step", "predict", "run_id", "train",
+    "Checkpointer", "LoopResult", "TrainConfig", "TrainResult", "accuracy", "cache_dir", "cross_entropy", "load_trained",
+    "make_optimizer", "make_train_step", "predict", "run_id", "run_loop", "train",
 ]

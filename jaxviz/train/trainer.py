@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -12,12 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from jaxviz.data import Dataset
 from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
 from jaxviz.models.contract import Model
 from jaxviz.train.checkpoints import Checkpointer, cache_dir, run_id
+from jaxviz.train.loop import run_loop
 
 
 class TrainConfig(NamedTuple):
@@ -57,37 +57,43 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTrans
     return optax.adam(lr)
 
 
-def make_train_step(model: Model, optimizer: optax.GradientTransformation) -> Callable:
-    """A jitted ``step(params, opt_state, x, y) -> (params, opt_state, loss)``."""
+def make_train_step(model: Model, optimizer: optax.GradientTransformation, seed: int = 0) -> Callable:
+    """``step((params, state, opt_state), (x, y, i)) -> (new, {"loss": loss})`` for :func:`run_loop`.
 
-    @jax.jit
-    def step(params, opt_state, x, y):
-        loss, grads = jax.value_and_grad(lambda p: cross_entropy(model.apply(p, x), y))(params)
+    Runs the model in training mode (batch statistics, dropout with ``fold_in(key(seed), i)``); ``state``
+    is the model's non-trainable state (``None`` for most small nets).
+    """
+
+    def step(carry, batch):
+        params, state, opt_state = carry
+        x, y, i = batch
+
+        def loss_fn(p):
+            logits, new_state = model.apply_train(p, x, state=state, key=jax.random.fold_in(jax.random.key(seed), i))
+            return cross_entropy(logits, y), new_state
+
+        (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        return (optax.apply_updates(params, updates), state, opt_state), {"loss": loss}
 
     return step
 
 
+@jax.jit
+def _predicted_classes(model: Model, params: Any, x: jax.Array) -> jax.Array:
+    return jnp.argmax(model.apply(params, x), axis=-1)
+
+
 def predict(model: Model, x: np.ndarray, batch_size: int = 1000, params: Any = None) -> np.ndarray:
-    """Predicted class of every example, in batches (one compile for full batches, one for the tail)."""
+    """Predicted class of every example, in batches: one compiled program per batch shape, reused
+    across calls (full batches and the tail)."""
+    model.require_head("predict")
     params = model.params if params is None else params
-    fn = jax.jit(lambda p, xb: jnp.argmax(model.apply(p, xb), axis=-1))
-    return np.concatenate([np.asarray(fn(params, x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
+    return np.concatenate([np.asarray(_predicted_classes(model, params, x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
 
 
 def accuracy(model: Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
     return float((predict(model, x, batch_size) == np.asarray(y)).mean())
-
-
-def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def _checkpoint_due(config: TrainConfig, step: int, last_save: float) -> bool:
-    if config.checkpoint_every:
-        return step % config.checkpoint_every == 0
-    return time.perf_counter() - last_save >= config.checkpoint_seconds
 
 
 def train(
@@ -99,15 +105,18 @@ def train(
     progress: bool = True,
     stop_after_steps: int | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``data`` and return it with its test accuracy.
+    """Train a classifier ``model`` on ``data`` with softmax cross-entropy and return it with its test accuracy.
 
     Checkpoints go to ``<cache>/checkpoints/<model>-<data>-<hash>`` every ``checkpoint_every`` steps
     (by default every ``checkpoint_seconds`` of wall time), at the end and when interrupted; a later
-    call with the same model, data and config resumes from the last one and ends with the same parameters as an uninterrupted run.
-    ``stop_after_steps`` ends the run early at that global step (after checkpointing it).
+    call with the same model, data and config resumes from the last one and ends with the same
+    parameters as an uninterrupted run. ``stop_after_steps`` ends the run early at that global step
+    (after checkpointing it). The loop is :func:`jaxviz.train.run_loop`.
     """
     if model.init is None:
-        raise ShapeError(f"{model.name} has no init function, so it cannot be trained from scratch.")
+        raise ShapeError(f"{model.name} has no init function, so it cannot be trained from scratch; "
+                         "wrap it with jaxviz.models.from_nnx(module, shape, build=...) or from_linen.")
+    model.require_head("training a classifier")
     if tuple(data.x_train.shape[1:]) != tuple(model.input_shape):
         raise ShapeError(f"{model.name} expects inputs {model.input_shape}; {data.name} has {data.x_train.shape[1:]}.")
     n = len(data.x_train)
@@ -116,52 +125,33 @@ def train(
         raise ShapeError(f"batch_size {config.batch_size} exceeds the {n} training examples of {data.name}.")
     total = steps_per_epoch * config.epochs
     optimizer = make_optimizer(config, total)
-    step_fn = make_train_step(model, optimizer)
-
     params = model.init(jax.random.key(config.seed))
-    opt_state = optimizer.init(params)
+    carry = (params, model.state, optimizer.init(params))
     recipe = {k: v for k, v in config._asdict().items() if not k.startswith("checkpoint_")}
     identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, class_names=list(data.class_names), config=recipe)
     ckpt_dir = cache_dir(cache) / "checkpoints" / f"{model.name}-{data.name}-{run_id(**identity)}"
-    ckpt = Checkpointer(ckpt_dir)
-    start = 0
-    resumed_from = ckpt.latest_step()
-    if resumed_from is not None:
-        (params, opt_state), _ = ckpt.restore((params, opt_state), expect=dict(model=model.name, dataset=data.name))
-        start = resumed_from
-    end = total if stop_after_steps is None else min(total, stop_after_steps)
+    order = functools.lru_cache(maxsize=1)(lambda epoch: np.random.default_rng([config.seed, epoch]).permutation(n))
 
-    t0 = last_save = time.perf_counter()
-    losses = []
-    step = start
-    bar = tqdm(total=total, initial=start, desc=f"train {model.name} on {data.name}", disable=not progress, unit="step")
+    def batches(i):
+        epoch, b = divmod(i, steps_per_epoch)
+        idx = order(epoch)[b * config.batch_size : (b + 1) * config.batch_size]
+        return data.x_train[idx], data.y_train[idx], np.int32(i)
+
+    ckpt = Checkpointer(ckpt_dir)
     try:
-        while step < end:
-            epoch, offset = divmod(step, steps_per_epoch)
-            order = _epoch_order(config.seed, epoch, n)
-            epoch_losses = []
-            for b in range(offset, steps_per_epoch):
-                if step >= end:
-                    break
-                idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-                params, opt_state, loss = step_fn(params, opt_state, data.x_train[idx], data.y_train[idx])
-                epoch_losses.append(loss)
-                step += 1
-                bar.update(1)
-                if step == end or _checkpoint_due(config, step, last_save):
-                    ckpt.save(step, (params, opt_state), identity)
-                    last_save = time.perf_counter()
-            losses.append(float(jnp.mean(jnp.stack(epoch_losses))))
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
-    except KeyboardInterrupt:
-        ckpt.save(step, (params, opt_state), identity)
-        raise
+        run = run_loop(make_train_step(model, optimizer, config.seed), carry, batches, steps=total, checkpointer=ckpt,
+                       meta=identity, expect=dict(model=model.name, dataset=data.name), desc=f"train {model.name} on {data.name}",
+                       progress=progress, checkpoint_every=config.checkpoint_every,
+                       checkpoint_seconds=config.checkpoint_seconds, stop_after_steps=stop_after_steps)
     finally:
-        bar.close()
         ckpt.close()
-    trained = model.replace(params=params)
+    params, state, _ = run.state
+    trained = model.replace(params=params, state=state)
     acc = accuracy(trained, data.x_test, data.y_test)
-    return TrainResult(trained, acc, np.asarray(losses), step, time.perf_counter() - t0, resumed_from, str(ckpt_dir))
+    losses = run.history.get("loss", np.zeros(0))
+    epochs = (run.first_step + np.arange(len(losses))) // steps_per_epoch
+    per_epoch = np.asarray([losses[epochs == e].mean() for e in np.unique(epochs)])
+    return TrainResult(trained, acc, per_epoch, run.step, run.seconds, run.resumed_from, str(ckpt_dir))
 
 
 def load_trained(checkpoint_dir: str | os.PathLike) -> Model:
@@ -180,8 +170,8 @@ def load_trained(checkpoint_dir: str | os.PathLike) -> Model:
             raise CheckpointError(f"{checkpoint_dir} was not written by jaxviz train (model {meta.get('model')!r})")
         model = get_model(meta["model"], meta["input_shape"], meta.get("class_names"))
         config = TrainConfig(**meta["config"])
-        template = (model.params, make_optimizer(config, 1).init(model.params))
-        (params, _), _ = ckpt.restore(template, step, expect={"model": meta["model"]})
+        template = (model.params, model.state, make_optimizer(config, 1).init(model.params))
+        (params, state, _), _ = ckpt.restore(template, step, expect={"model": meta["model"]})
     finally:
         ckpt.close()
-    return model.replace(params=params)
+    return model.replace(params=params, state=state)

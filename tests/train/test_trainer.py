@@ -4,7 +4,7 @@ import pytest
 
 from jaxviz.data import Dataset, load_dataset
 from jaxviz.errors import CheckpointError, ShapeError
-from jaxviz.models import convnet, lenet, squeezenet
+from jaxviz.models import convnet, from_function, lenet
 from jaxviz.train import Checkpointer, TrainConfig, train
 
 
@@ -59,8 +59,8 @@ def test_bad_training_requests(digits28, tmp_path):
         train(convnet((32, 32, 3)), digits28, CONFIG, cache=tmp_path, progress=False)
     with pytest.raises(ShapeError, match="batch_size 4096 exceeds"):
         train(lenet(), digits28, CONFIG._replace(batch_size=4096), cache=tmp_path, progress=False)
-    with pytest.raises(ShapeError, match="no init function"):
-        train(squeezenet(), Dataset("x", np.zeros((2, 227, 227, 3)), np.zeros(2), np.zeros((1, 227, 227, 3)), np.zeros(1), ("a",), "test"), CONFIG, cache=tmp_path)
+    with pytest.raises(ShapeError, match="no init function.*from_nnx"):
+        train(from_function(lambda x: x.mean((1, 2))), Dataset("x", np.zeros((2, 8, 8, 3)), np.zeros(2), np.zeros((1, 8, 8, 3)), np.zeros(1), ("a",), "test"), CONFIG, cache=tmp_path)
 
 
 @pytest.mark.slow
