@@ -59,7 +59,8 @@ def from_nnx(
     ``layers`` defaults to every leaf submodule (those holding no further submodules). ``Model.params``
     holds the module's ``nnx.Param`` leaves and ``Model.state`` everything else (batch-norm statistics,
     RNG counters); ``model.apply_train`` runs it in training mode. ``Model.init(key)`` builds fresh
-    parameters with ``build(key) -> module`` when given, else with each layer's own initialisers, so
+    parameters with ``build(key) -> module`` when given, else with flax's default initialisers of its
+    layers (pass ``build`` if the module chose other initialisers), so
     ``jax.vmap(model.init)(keys)`` samples initialisations. ``head=False`` marks a feature extractor.
 
     Example:
@@ -89,7 +90,7 @@ def from_nnx(
 
     return nnx_model(module, call, name=name or type(module).__name__.lower(), input_shape=tuple(input_shape),
                      class_names=None if class_names is None else tuple(class_names), preprocess=preprocess,
-                     deprocess=deprocess, build=build, resizable=resizable, head=head)
+                     deprocess=deprocess, build=build, resizable=resizable, head=head, train_call=lambda m, x: m(x))
 
 
 def from_linen(

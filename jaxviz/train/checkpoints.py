@@ -28,6 +28,19 @@ def run_id(**fields: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _host(x) -> np.ndarray:
+    """A leaf as a NumPy array; typed PRNG keys (RNG state of dropout layers) as their key data."""
+    return np.asarray(jax.random.key_data(x)) if _is_key(x) else np.asarray(x)
+
+
+def _rewrap(value, template):
+    return jax.random.wrap_key_data(value, impl=jax.random.key_impl(template)) if _is_key(template) else value
+
+
 def _signature(tree) -> list[list]:
     return [[list(np.shape(x)), str(np.asarray(x).dtype) if not hasattr(x, "dtype") else str(x.dtype)] for x in jax.tree.leaves(tree)]
 
@@ -48,7 +61,7 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(self, step: int, state, meta: dict) -> None:
-        leaves = {f"{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
+        leaves = {f"{i:05d}": _host(x) for i, x in enumerate(jax.tree.leaves(state))}
         meta = dict(meta, signature=_signature(state))
         self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)), force=True)
         self._manager.wait_until_finished()
@@ -75,9 +88,10 @@ class Checkpointer:
         if meta.get("signature") != _signature(template):
             raise CheckpointError(f"checkpoint {self.directory} holds parameters of another shape than {expect or 'this model'}; delete it or use another --cache-dir")
         leaves, treedef = jax.tree.flatten(template)
-        abstract = {f"{i:05d}": np.zeros(np.shape(x), np.asarray(x).dtype) for i, x in enumerate(leaves)}
+        abstract = {f"{i:05d}": np.zeros_like(_host(x)) for i, x in enumerate(leaves)}
         restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
-        return jax.tree.unflatten(treedef, [restored[k] for k in sorted(restored)]), meta
+        values = [_rewrap(restored[k], x) for k, x in zip(sorted(restored), leaves)]
+        return jax.tree.unflatten(treedef, values), meta
 
     def close(self) -> None:
         self._manager.close()

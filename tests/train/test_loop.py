@@ -1,0 +1,75 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxviz.errors import TrainingDivergedError
+from jaxviz.train import Checkpointer, run_loop
+
+
+def _regression(lr=0.3):
+    """Least squares on fixed data: a step function whose batches depend only on the step index."""
+    rng = np.random.default_rng(0)
+    x, w_true = rng.normal(size=(64, 3)).astype(np.float32), np.array([1.0, -2.0, 0.5], np.float32)
+    y = x @ w_true
+    opt = optax.sgd(lr)
+
+    def step(carry, batch):
+        w, s = carry
+        xb, yb = batch
+        loss, g = jax.value_and_grad(lambda w: jnp.mean((xb @ w - yb) ** 2))(w)
+        u, s = opt.update(g, s, w)
+        return (optax.apply_updates(w, u), s), {"loss": loss}
+
+    def batches(i):
+        idx = np.random.default_rng(i).permutation(64)[:16]
+        return x[idx], y[idx]
+
+    w0 = jnp.zeros(3)
+    return step, (w0, opt.init(w0)), batches, w_true
+
+
+def test_loop_learns_and_resumes_bit_identical(tmp_path):
+    step, init, batches, w_true = _regression()
+    straight = run_loop(step, init, batches, steps=30, checkpointer=Checkpointer(tmp_path / "a"), progress=False, checkpoint_every=5)
+    np.testing.assert_allclose(straight.state[0], w_true, atol=2e-2)
+    assert straight.history["loss"].shape == (30,) and straight.history["loss"][-1] < 1e-2 * straight.history["loss"][0]
+    ckpt = Checkpointer(tmp_path / "b")
+    first = run_loop(step, init, batches, steps=30, checkpointer=ckpt, progress=False, checkpoint_every=5, stop_after_steps=12)
+    assert first.step == 12 and ckpt.latest_step() == 12  # the stop itself is checkpointed
+    resumed = run_loop(step, init, batches, steps=30, checkpointer=ckpt, progress=False, checkpoint_every=5)
+    assert resumed.resumed_from == 12 and resumed.first_step == 12 and len(resumed.history["loss"]) == 18
+    np.testing.assert_array_equal(np.asarray(resumed.state[0]), np.asarray(straight.state[0]))
+    np.testing.assert_array_equal(resumed.history["loss"], straight.history["loss"][12:])
+
+
+def test_nan_guard_keeps_the_last_good_checkpoint(tmp_path):
+    step, init, batches, _ = _regression()
+
+    def poisoned(i):  # from step 17 on the data are NaN
+        xb, yb = batches(i)
+        return (xb * np.nan, yb) if i >= 17 else (xb, yb)
+
+    ckpt = Checkpointer(tmp_path)
+    with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 18; the last good checkpoint \(step 15\)"):
+        run_loop(step, init, poisoned, steps=30, checkpointer=ckpt, progress=False, checkpoint_every=5, log_every=100)
+    assert ckpt.latest_step() == 15
+    state, _ = ckpt.restore(init)
+    assert np.all(np.isfinite(np.asarray(state[0])))
+
+
+def test_loop_without_checkpoints_and_with_interrupt(tmp_path):
+    step, init, batches, _ = _regression()
+    plain = run_loop(step, init, batches, steps=4, progress=False)
+    assert plain.step == 4 and plain.resumed_from is None
+
+    def interrupting(i):
+        if i == 7:
+            raise KeyboardInterrupt
+        return batches(i)
+
+    ckpt = Checkpointer(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(step, init, interrupting, steps=30, checkpointer=ckpt, progress=False, checkpoint_every=100)
+    assert ckpt.latest_step() == 7  # everything done before the interrupt is saved
