@@ -11,7 +11,7 @@ HELP = "attribution maps (occlusion, gradient, SmoothGrad, guided backprop, Grad
 
 
 def add_arguments(parser) -> None:
-    from jaxviz.attribution.compare import DEFAULT_METHODS, METHODS
+    from jaxviz.tour.compare import DEFAULT_METHODS, METHODS
     from jaxviz.data import PHOTOS
 
     parser.add_argument("images", nargs="+", metavar="IMAGE", help=f"image files, or bundled photos by name ({', '.join(PHOTOS)})")
@@ -67,7 +67,7 @@ def _targets(spec: str, model, x):
 def run(args) -> int:
     import jax
 
-    from jaxviz.attribution.compare import attribution_maps, check_methods, panel, sanity_check, score_maps, settings_for
+    from jaxviz.tour.compare import attribution_maps, check_methods, panel, sanity_check, score_maps, settings_for
     from jaxviz.viz import Report, save_png
 
     methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])

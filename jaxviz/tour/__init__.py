@@ -1,10 +1,6 @@
 """``jaxviz tour``: the report of what jaxviz shows on the embedded data and weights."""
 
-from jaxviz.tour.attribution import attribution
-from jaxviz.tour.classifier import classifier
-from jaxviz.tour.core import TourContext, run_tour
-from jaxviz.tour.imagenet import imagenet
+from jaxviz.tour.core import Classifier, ImageNet, TourContext
+from jaxviz.tour.run import SECTIONS, run_tour
 
-SECTIONS = (classifier, imagenet, attribution)
-
-__all__ = ["SECTIONS", "TourContext", "attribution", "classifier", "imagenet", "run_tour"]
+__all__ = ["SECTIONS", "Classifier", "ImageNet", "TourContext", "run_tour"]

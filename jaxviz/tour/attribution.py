@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxviz.attribution.compare import DEFAULT_METHODS, SANITY_METHODS, Settings, attribution_maps, panel, sanity_check, score_maps, settings_for
+from jaxviz.tour.compare import DEFAULT_METHODS, SANITY_METHODS, Settings, attribution_maps, panel, sanity_check, score_maps, settings_for
 from jaxviz.tour.core import TourContext
 from jaxviz.train import predict
 
@@ -49,11 +49,11 @@ def attribution(ctx: TourContext) -> dict:
                        "guided backpropagation (Springenberg et al. 2015), Grad-CAM (Selvaraju et al. 2017), Integrated Gradients "
                        "(Sundararajan et al. 2017) and FullGrad (Srinivas & Fleuret 2019), scored by deletion/insertion (Petsiuk et al. 2018) "
                        "and the cascading randomisation check (Adebayo et al. 2018).")
-    photos, squeezenet, lenet = ctx.shared["imagenet_photos"], ctx.shared["imagenet_model"], ctx.shared["classifier"]
+    squeezenet, photos = ctx.imagenet()
+    lenet, data, _ = ctx.classifier()
     names = IMAGENET_PHOTOS[:1] if ctx.quick else IMAGENET_PHOTOS
     imagenet = _study(ctx, "SqueezeNet on photos", squeezenet, np.stack([photos[n] for n in names]), names,
                       settings_for(squeezenet, ctx.quick), sanity_images=0 if ctx.quick else 1, scale=1)
-    data = ctx.shared["classifier_data"]
     classifier = _study(ctx, f"LeNet on {data.name}", lenet, data.x_test[:4], [f"test{i}" for i in range(4)],
                         settings_for(lenet, ctx.quick), sanity_images=4, scale=4)
     return {"attribution": {"imagenet": imagenet, "classifier": classifier}}

@@ -1,23 +1,46 @@
-"""The tour: one report of what jaxviz shows, built from independent sections.
+"""The tour's context: where a section writes, its settings, and the expensive resources sections share.
 
 Each section is a function ``section(ctx) -> dict`` that adds its figures and tables to
-``ctx.report`` and returns its entries for ``summary.json``; later capabilities append their own
-section to :data:`SECTIONS`. Sections share expensive results (a trained classifier) through
-``ctx.shared``.
+``ctx.report`` and returns its entries for ``summary.json``. A section that needs the trained
+classifier or the ImageNet photos asks for them with :meth:`TourContext.classifier` /
+:meth:`TourContext.imagenet`: each is built on first use and reused, so sections do not depend on
+running in any particular order.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import jax
+import numpy as np
 
+from jaxviz.data import Dataset, load_dataset, photo, resize, to_rgb
+from jaxviz.models import Model, lenet, squeezenet
+from jaxviz.train import TrainConfig, TrainResult, train
 from jaxviz.viz import Report
+
+# quick: MNIST-5k (>= 95% expected); default: Fashion-MNIST (>= 89% expected)
+CLASSIFIER_QUICK = ("mnist5k", TrainConfig(epochs=12, batch_size=64))
+CLASSIFIER_FULL = ("fashion_mnist", TrainConfig(epochs=10, batch_size=128, learning_rate=2e-3))
+PHOTOS_FULL = ("chelsea", "coffee", "astronaut", "rocket", "china", "flower")
+PHOTOS_QUICK = ("chelsea", "coffee")
+
+
+class Classifier(NamedTuple):
+    """LeNet-5 trained (or loaded from the cache) on the tour's data set."""
+
+    model: Model
+    data: Dataset
+    result: TrainResult
+
+
+class ImageNet(NamedTuple):
+    """SqueezeNet 1.1 and the bundled photos as 227 px RGB crops, by name."""
+
+    model: Model
+    photos: dict[str, np.ndarray]
 
 
 @dataclasses.dataclass
@@ -28,52 +51,29 @@ class TourContext:
     seed: int = 0
     cache: str | None = None
     progress: bool = True
-    shared: dict[str, Any] = dataclasses.field(default_factory=dict)
+    _resources: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     def log(self, message: str) -> None:
         if self.progress:
             print(message, flush=True)
 
+    def classifier(self) -> Classifier:
+        """LeNet-5 on MNIST-5k (quick) or Fashion-MNIST, trained once per tour (and cached on disk)."""
+        if "classifier" not in self._resources:
+            name, config = CLASSIFIER_QUICK if self.quick else CLASSIFIER_FULL
+            data = load_dataset(name)
+            self.log(f"[classifier] LeNet-5 on {name} ({len(data.x_train)} train / {len(data.x_test)} test, source {data.source})")
+            result = train(lenet(data.x_train.shape[1:], class_names=data.class_names), data,
+                           config._replace(seed=self.seed), cache=self.cache, progress=self.progress)
+            self._resources["classifier"] = Classifier(result.model, data, result)
+        return self._resources["classifier"]
+
+    def imagenet(self) -> ImageNet:
+        """SqueezeNet 1.1 with its ImageNet weights and the photos the tour classifies."""
+        if "imagenet" not in self._resources:
+            names = PHOTOS_QUICK if self.quick else PHOTOS_FULL
+            self._resources["imagenet"] = ImageNet(squeezenet(), {n: resize(to_rgb(photo(n)), 227) for n in names})
+        return self._resources["imagenet"]
+
 
 Section = Callable[[TourContext], dict]
-
-
-def run_tour(
-    out: str | Path = "jaxviz-out",
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    cache: str | None = None,
-    progress: bool = True,
-    sections: tuple[Section, ...] | None = None,
-) -> dict:
-    """Run every tour section, write ``OUT/index.html`` and ``OUT/summary.json``; return the summary."""
-    from jaxviz.tour import SECTIONS
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = Report(out, "jaxviz tour" + (" (quick)" if quick else ""))
-    ctx = TourContext(out, report, quick, seed, cache, progress)
-    summary: dict[str, Any] = {
-        "quick": quick,
-        "seed": seed,
-        "platform": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "timings_s": {},
-    }
-    t_start = time.perf_counter()
-    for section in sections or SECTIONS:
-        name = section.__name__
-        t0 = time.perf_counter()
-        summary.update(section(ctx))
-        summary["timings_s"][name] = round(time.perf_counter() - t0, 3)
-        ctx.log(f"[{name}] done in {summary['timings_s'][name]:.1f} s")
-    summary["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
-    report.section("Run").table(
-        [{"section": k, "seconds": v} for k, v in summary["timings_s"].items()],
-        caption=f"backend {summary['platform']}; devices {', '.join(summary['devices'])}",
-    )
-    summary["report"] = str(report.write())
-    summary["figures"] = list(report.figures)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary

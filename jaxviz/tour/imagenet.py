@@ -5,21 +5,15 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxviz.data import photo, resize, to_rgb
-from jaxviz.models import squeezenet
 from jaxviz.tour.core import TourContext
 from jaxviz.viz import image_grid
 
-PHOTOS_FULL = ("chelsea", "coffee", "astronaut", "rocket", "china", "flower")
-PHOTOS_QUICK = ("chelsea", "coffee")
-
 
 def imagenet(ctx: TourContext) -> dict:
-    model = squeezenet()
-    names = PHOTOS_QUICK if ctx.quick else PHOTOS_FULL
-    x = np.stack([resize(to_rgb(photo(n)), 227) for n in names])
+    model, photos = ctx.imagenet()
+    names = tuple(photos)
+    x = np.stack(list(photos.values()))
     probs = np.asarray(jax.jit(lambda m, x: jax.nn.softmax(m(x)))(model, x))
-    ctx.shared["imagenet_model"], ctx.shared["imagenet_photos"] = model, dict(zip(names, x))
     results, rows, labels = [], [], []
     for name, p in zip(names, probs):
         top = np.argsort(-p)[:5]

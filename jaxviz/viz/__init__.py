@@ -5,12 +5,13 @@ uint8; every function returns numpy arrays. Matplotlib is used only through its 
 """
 
 from jaxviz.viz.heatmaps import colorize, normalize, overlay
-from jaxviz.viz.images import figure_to_array, image_grid, save_figure, save_png, to_float, to_uint8
+from jaxviz.viz.images import as_hwc, figure_to_array, image_grid, save_figure, save_png, to_float, to_uint8
 from jaxviz.viz.report import Report, Section
 
 __all__ = [
     "Report",
     "Section",
+    "as_hwc",
     "colorize",
     "figure_to_array",
     "image_grid",

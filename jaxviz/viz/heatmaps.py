@@ -12,7 +12,8 @@ from matplotlib.colors import Colormap
 from PIL import Image
 
 from jaxviz.errors import JaxvizError, ShapeError
-from jaxviz.viz.images import _as_hwc, _rgb, to_float
+from jaxviz.data.images import to_rgb
+from jaxviz.viz.images import as_hwc, to_float
 
 
 def _maps(x, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -103,7 +104,7 @@ def overlay(
     """
     if not 0 <= alpha <= 1:
         raise JaxvizError(f"alpha must be in [0, 1]; got {alpha}")
-    img = _rgb(to_float(_as_hwc(image, "overlay image")))
+    img = to_rgb(to_float(as_hwc(image, "overlay image")))
     maps, shape = _maps(heatmap, "overlay heatmap")
     if not _single(shape):
         raise ShapeError(f"overlay needs one HxW or HxWx1 heatmap; got shape {shape}")

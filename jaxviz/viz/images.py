@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from jaxviz.data.images import to_rgb
 from jaxviz.errors import JaxvizError, ShapeError
 
 
@@ -36,7 +37,7 @@ def to_uint8(img) -> np.ndarray:
     return np.round(to_float(x) * 255).astype(np.uint8)
 
 
-def _as_hwc(img, what: str, channels: tuple[int, ...] = (1, 3)) -> np.ndarray:
+def as_hwc(img, what: str = "image", channels: tuple[int, ...] = (1, 3)) -> np.ndarray:
     """``img`` as an HxWxC numpy array (HxW becomes HxWx1), or a ShapeError naming ``what``."""
     x = np.asarray(img)
     if x.ndim == 2:
@@ -49,17 +50,12 @@ def _as_hwc(img, what: str, channels: tuple[int, ...] = (1, 3)) -> np.ndarray:
     return x
 
 
-def _rgb(x: np.ndarray) -> np.ndarray:
-    """Repeat a single channel (last axis) to RGB; RGB passes through."""
-    return x if x.shape[-1] == 3 else np.repeat(x, 3, axis=-1)
-
-
 def save_png(path: str | os.PathLike, img) -> Path:
     """Write ``img`` (HxW, HxWx1, HxWx3 or HxWx4; float in ``[0, 1]`` or uint8) as a PNG file.
 
     Parent directories are created. Returns the path written.
     """
-    x = to_uint8(_as_hwc(img, "save_png image", (1, 3, 4)))
+    x = to_uint8(as_hwc(img, "save_png image", (1, 3, 4)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(x[..., 0] if x.shape[-1] == 1 else x).save(path, format="PNG")
@@ -71,11 +67,11 @@ def _as_batch(images) -> np.ndarray:
     if isinstance(images, Sequence):
         if not images:
             raise ShapeError("image_grid needs at least one image; got an empty sequence")
-        arrays = [_as_hwc(im, f"image {i}") for i, im in enumerate(images)]
+        arrays = [as_hwc(im, f"image {i}") for i, im in enumerate(images)]
         sizes = {a.shape[:2] for a in arrays}
         if len(sizes) > 1:
             raise ShapeError(f"image_grid needs images of one size; got sizes {sorted(sizes)}")
-        return np.stack([_rgb(to_float(a)) for a in arrays])
+        return np.stack([to_rgb(to_float(a)) for a in arrays])
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
         hint = " (use images[None] for one HWC image or maps[..., None] for NxHxW maps)"
@@ -85,7 +81,7 @@ def _as_batch(images) -> np.ndarray:
         )
     if len(x) == 0:
         raise ShapeError("image_grid needs at least one image; got an empty batch")
-    return _rgb(to_float(x))
+    return to_rgb(to_float(x))
 
 
 @functools.cache

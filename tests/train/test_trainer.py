@@ -66,9 +66,9 @@ def test_bad_training_requests(digits28, tmp_path):
 @pytest.mark.slow
 def test_lenet_on_mnist5k_reaches_95_percent(tmp_path):
     """The accuracy bar of the tour's quick mode, with the tour's own recipe."""
-    from jaxviz.tour.classifier import QUICK
+    from jaxviz.tour.core import CLASSIFIER_QUICK
 
-    name, config = QUICK
+    name, config = CLASSIFIER_QUICK
     data = load_dataset(name)
     result = train(lenet(class_names=data.class_names), data, config, cache=tmp_path, progress=False)
     assert result.test_accuracy >= 0.95, result.test_accuracy

@@ -1,13 +1,13 @@
 """Run several attribution methods on one batch, score them, and lay them out side by side.
 
-This is what ``jaxviz saliency`` and the tour's attribution section show: every method reduced to
-one ``(B, H, W)`` importance map, deletion/insertion AUC per method and image (Petsiuk et al. 2018),
-and the cascading-randomisation sanity check (Adebayo et al. 2018).
+This is what ``jaxviz saliency`` and the tour's attribution section show, built on the primitives of
+:mod:`jaxviz.attribution`: every method reduced to one ``(B, H, W)`` importance map, deletion/insertion
+AUC per method and image (Petsiuk et al. 2018), and the cascading-randomisation sanity check
+(Adebayo et al. 2018).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -21,8 +21,10 @@ from jaxviz.attribution.fullgrad import fullgrad
 from jaxviz.attribution.gradients import blur_integrated_gradients, gradient, gradient_x_input, integrated_gradients, smoothgrad
 from jaxviz.attribution.modified_backprop import deconvnet, guided_backprop
 from jaxviz.attribution.occlusion import occlusion
+from jaxviz.data import to_rgb
 from jaxviz.errors import JaxvizError
 from jaxviz.models.contract import Model
+from jaxviz.viz import image_grid, overlay
 
 
 class Settings(NamedTuple):
@@ -93,23 +95,17 @@ def check_methods(methods: Sequence[str]) -> tuple[str, ...]:
     return tuple(methods)
 
 
-@functools.cache
-def _compiled(name: str, settings: Settings) -> Callable:
-    fn = METHODS[name]
-    return jax.jit(lambda m, x, t, k: fn(m, x, t, k, settings))
-
-
 def attribution_maps(
     model: Model, x, targets, methods: Sequence[str] = DEFAULT_METHODS, *, key: jax.Array, settings: Settings = Settings()
 ) -> dict[str, np.ndarray]:
-    """``{method: (B, H, W) importance}`` for a batch; each method is jitted once per settings."""
+    """``{method: (B, H, W) importance}`` for a batch (each method compiles once per shapes and settings)."""
     methods = check_methods(methods)
     if settings.layer is None:
         settings = settings._replace(layer=default_cam_layer(model))
     x = model.check_input(x)
     t = model.check_targets(targets, x.shape[0])
     keys = jax.random.split(key, len(methods))
-    return {name: np.asarray(_compiled(name, settings)(model, x, t, k)) for name, k in zip(methods, keys)}
+    return {name: np.asarray(METHODS[name](model, x, t, k, settings)) for name, k in zip(methods, keys)}
 
 
 class Scores(NamedTuple):
@@ -119,10 +115,8 @@ class Scores(NamedTuple):
 
 def score_maps(model: Model, x, targets, maps: dict[str, np.ndarray], *, steps: int = 32, chunk_size: int = 16) -> Scores:
     """Deletion and insertion AUC of every map (probability of the target class)."""
-    deletion = jax.jit(functools.partial(metrics.deletion, steps=steps, chunk_size=chunk_size))
-    insertion = jax.jit(functools.partial(metrics.insertion, steps=steps, chunk_size=chunk_size))
-    d = {name: np.asarray(deletion(model, x, targets, m).auc).tolist() for name, m in maps.items()}
-    i = {name: np.asarray(insertion(model, x, targets, m).auc).tolist() for name, m in maps.items()}
+    d = {name: np.asarray(metrics.deletion(model, x, targets, m, steps=steps, chunk_size=chunk_size).auc).tolist() for name, m in maps.items()}
+    i = {name: np.asarray(metrics.insertion(model, x, targets, m, steps=steps, chunk_size=chunk_size).auc).tolist() for name, m in maps.items()}
     return Scores(d, i)
 
 
@@ -140,9 +134,6 @@ def sanity_check(model: Model, x, targets, methods: Sequence[str] = SANITY_METHO
 
 def panel(images, maps: dict[str, np.ndarray], *, labels: Sequence[str] | None = None, scale: int = 1) -> np.ndarray:
     """One row per image: the image, then each method's map over it (the seed's side-by-side figure)."""
-    from jaxviz.data import to_rgb
-    from jaxviz.viz import image_grid, overlay
-
     images = to_rgb(images)
     tiles, names = [], []
     for b, img in enumerate(images):
