@@ -36,6 +36,22 @@ def test_fullgrad_completeness_plain_function_with_offsets(x8):
     _check_complete(terms, f(x8)[:, 0])
 
 
+def _psi(m):
+    m = np.abs(np.asarray(m, np.float64))
+    axes = tuple(range(1, m.ndim))
+    m = m - m.min(axis=axes, keepdims=True)
+    return m / (m.max(axis=axes, keepdims=True) + 1e-6)
+
+
 def test_fullgrad_map(cnn, x8):
+    """The public map is psi(input term) + the resized psi of every spatial bias term (the authors' post-processing)."""
     s = jax.jit(A.fullgrad)(cnn, x8, 1)
-    assert s.shape == (2, 8, 8) and float(s.min()) >= 0
+    terms = A.fullgrad_terms(cnn, x8, 1)
+    expect = _psi(terms.input_term).sum(-1)
+    spatial = [b for b in terms.bias_terms if b.ndim == 4]
+    assert len(spatial) == 2  # conv1 at 8x8, conv2 at 4x4; the dense bias is not mapped
+    for b in spatial:
+        expect = expect + np.asarray(jax.image.resize(_psi(b).sum(-1), (2, 8, 8), "linear"))
+    assert s.shape == (2, 8, 8)
+    np.testing.assert_allclose(s, expect, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(s[0], s[1])  # each example gets its own map
