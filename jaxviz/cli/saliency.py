@@ -11,8 +11,8 @@ HELP = "attribution maps (occlusion, gradient, SmoothGrad, guided backprop, Grad
 
 
 def add_arguments(parser) -> None:
-    from jaxviz.tour.compare import DEFAULT_METHODS, METHODS
     from jaxviz.data import PHOTOS
+    from jaxviz.tour.compare import DEFAULT_METHODS, METHODS
 
     parser.add_argument("images", nargs="+", metavar="IMAGE", help=f"image files, or bundled photos by name ({', '.join(PHOTOS)})")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from: {', '.join(METHODS)}")

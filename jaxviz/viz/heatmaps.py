@@ -11,8 +11,8 @@ import numpy as np
 from matplotlib.colors import Colormap
 from PIL import Image
 
-from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.data.images import to_rgb
+from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.viz.images import as_hwc, to_float
 
 

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import ArrayLike
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from jaxviz.errors import JaxvizError
 from jaxviz.viz.images import save_figure, save_png

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_cnn
 
 import jaxviz.attribution as A
-from conftest import tiny_cnn
 from jaxviz.attribution.gradients import IG_METHODS
 
 
