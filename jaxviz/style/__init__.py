@@ -5,8 +5,10 @@ and covariance matrices, masked per segment), the losses built from them, and im
 L-BFGS or Adam on any :class:`~jaxviz.models.Model` with layers chosen by name.
 """
 
+from jaxviz.style.doodle import DoodleResult, kmeans_segments, masks_from_colors, neural_doodle, one_hot
 from jaxviz.style.features import (
     CONTENT_LAYER,
+    DOODLE_LAYERS,
     POOLINGS,
     STYLE_LAYERS,
     TEXTURE_LAYERS,
@@ -14,6 +16,7 @@ from jaxviz.style.features import (
     average_pooling,
     check_image_size,
     content_layer,
+    doodle_layers,
     extractor,
     features,
     random_weights,
@@ -37,8 +40,21 @@ from jaxviz.style.stats import (
     total_variation,
 )
 from jaxviz.style.texture import TextureResult, disjoint_crops, growing_subsets, statistics, synthesize_texture
+from jaxviz.style.transfer import (
+    CAT_CLASSES,
+    COLOR_MODES,
+    INITS,
+    TransferResult,
+    match_color,
+    rgb_to_yiq,
+    style_transfer,
+    yiq_to_rgb,
+)
 
 __all__ = [
+    "CAT_CLASSES", "COLOR_MODES", "DOODLE_LAYERS", "DoodleResult", "INITS", "TransferResult", "doodle_layers",
+    "kmeans_segments", "masks_from_colors", "match_color", "neural_doodle", "one_hot", "rgb_to_yiq",
+    "style_transfer", "yiq_to_rgb",
     "CONTENT_LAYER", "METHODS", "POOLINGS", "STATISTICS", "STYLE_LAYERS", "TEXTURE_LAYERS", "Extractor",
     "Objective", "OptimizeResult", "TextureResult", "average_pooling", "check_image_size", "content_layer",
     "content_loss", "covariance", "disjoint_crops", "extractor", "feature_means", "features", "gram",

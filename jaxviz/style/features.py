@@ -175,19 +175,20 @@ def random_weights(model: Model, key: jax.Array) -> Model:
     """The same architecture with random filters: the baseline of Gatys et al. (2015), Fig. 2.
 
     Uses ``model.init`` when the model has one; otherwise every kernel (array of rank >= 2) is drawn
-    from He et al.'s normal (variance ``2 / fan_in``, fan-in = all axes but the last) and every bias
-    is zero.
+    from He et al.'s normal (variance ``2 / fan_in``, fan-in = all axes but the last; numpy, seeded by
+    ``key``) and every bias is zero.
     """
     if model.init is not None:
         return model.replace(params=model.init(key), name=model.name + "_random")
     leaves, tree = jax.tree.flatten(model.params)
-    keys = jax.random.split(key, len(leaves))
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    rng = np.random.default_rng(np.asarray(data).ravel().tolist())  # on the host: no compile per shape
     new = []
-    for k, leaf in zip(keys, leaves):
-        leaf = jnp.asarray(leaf)
-        if leaf.ndim >= 2:
-            fan_in = max(1, leaf.size // leaf.shape[-1])
-            new.append(jax.random.normal(k, leaf.shape, leaf.dtype) * jnp.sqrt(2.0 / fan_in).astype(leaf.dtype))
+    for leaf in leaves:
+        shape, dtype = np.shape(leaf), np.asarray(leaf).dtype
+        if len(shape) >= 2:
+            fan_in = max(1, int(np.prod(shape[:-1])))
+            new.append(jnp.asarray((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)))
         else:
-            new.append(jnp.zeros_like(leaf))
+            new.append(jnp.zeros(shape, dtype))
     return model.replace(params=jax.tree.unflatten(tree, new), name=model.name + "_random")

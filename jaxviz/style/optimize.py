@@ -24,6 +24,7 @@ from jaxviz.style.stats import check_statistic, content_loss, layer_style_loss, 
 
 METHODS = ("lbfgs", "adam")
 STATUS = ("ok", "nan", "linesearch_failed")
+LINESEARCH_STEPS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +113,7 @@ class OptimizeResult(NamedTuple):
 def _optimizer(method: str, learning_rate):
     if method == "adam":
         return optax.adam(learning_rate)
-    return optax.lbfgs(memory_size=10, linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20))
+    return optax.lbfgs(memory_size=10, linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=LINESEARCH_STEPS))
 
 
 def _run(objective: Objective, ext: Extractor, x0: jax.Array, args, learning_rate, *, method: str, steps: int):
@@ -130,10 +131,10 @@ def _run(objective: Objective, ext: Extractor, x0: jax.Array, args, learning_rat
         if method == "adam":
             new_x = jnp.clip(new_x, 0.0, 1.0)  # projected gradient: pixels stay valid
             failed = jnp.array(False)
-        else:  # no decrease found and no progress made: the line search failed
+        else:  # no progress, and the line search gave up or ran out of trials
             info = optax.tree_utils.tree_get(new_state, "info")
             new_value = optax.tree_utils.tree_get(new_state, "value")
-            failed = (info.decrease_error > 0) & ~(new_value < value)
+            failed = ~(new_value < value) & ((info.decrease_error > 0) | (info.num_linesearch_steps >= LINESEARCH_STEPS))
         nan = ~jnp.isfinite(value) | ~jnp.all(jnp.isfinite(new_x))
         new_status = jnp.where(status > 0, status, jnp.where(nan, 1, jnp.where(failed, 2, 0)))
         keep = new_status > 0
@@ -181,7 +182,8 @@ def optimize_image(objective: Objective, ext: Extractor, x0: jax.Array, args: Ma
     if status == "nan":
         message = f"the loss turned NaN after {n} of {steps} steps; kept the last good image (lower the learning rate or the weights)."
     elif status == "linesearch_failed":
-        message = f"the L-BFGS line search could not decrease the loss after {n} of {steps} steps; kept the last good image."
+        message = (f"the L-BFGS line search could not decrease the loss after {n} of {steps} steps (converged, or the "
+                   "gradient does not match the loss); kept the last good image.")
     else:
         message = f"{steps} {method} steps, final loss {float(jnp.sum(loss)):.4g}."
     return OptimizeResult(image, loss, np.asarray(losses), n, status, message)

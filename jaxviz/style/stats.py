@@ -109,12 +109,22 @@ def check_masks(masks: ArrayLike, shape: tuple[int, ...], what: str = "masks") -
     return m
 
 
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``(n_out, n_in)``: row ``i`` averages the input cells overlapping ``[i, i + 1) * n_in / n_out``."""
+    edges = np.arange(n_out + 1) * (n_in / n_out)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    cells = np.arange(n_in)[None]
+    overlap = np.clip(np.minimum(hi, cells + 1) - np.maximum(lo, cells), 0, None)
+    return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def resize_masks(masks: ArrayLike, size: tuple[int, int]) -> jax.Array:
-    """Masks ``(B, H, W, K)`` resized to a layer's ``(h, w)`` by area averaging (antialiased linear)."""
+    """Masks ``(B, H, W, K)`` resized to a layer's ``(h, w)`` by exact area averaging."""
     m = jnp.asarray(masks, jnp.float32)
     if tuple(m.shape[1:3]) == tuple(size):
         return m
-    return jax.image.resize(m, (m.shape[0], *size, m.shape[3]), method="linear", antialias=True)
+    rows, cols = _area_matrix(m.shape[1], size[0]), _area_matrix(m.shape[2], size[1])
+    return jnp.einsum("ih,jw,bhwk->bijk", rows, cols, m, precision=jax.lax.Precision.HIGHEST)
 
 
 def masked_gram(f: ArrayLike, masks: ArrayLike, *, center: bool = False, eps: float = 1e-8) -> jax.Array:
