@@ -82,7 +82,7 @@ def _luminance(x: np.ndarray) -> np.ndarray:
 
 
 def style_transfer(model: Model, content: ArrayLike, style: ArrayLike, *, key: jax.Array | None = None,
-                   content_weight=1.0, style_weight=1e3, tv_weight=0.0, content_layer_name: str | None = None,
+                   content_weight=1.0, style_weight=1.0, tv_weight=0.0, content_layer_name: str | None = None,
                    style_layer_names: Sequence[str] | None = None, layer_weights=None, statistic: str = "gram",
                    pooling: str = "max", init: str = "content", method: str = "lbfgs", steps: int = 100,
                    learning_rate: float = 0.02, preserve_color: str | None = None,
