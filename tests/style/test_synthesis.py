@@ -150,3 +150,28 @@ def test_squeezenet_texture_beats_the_disjoint_crop_bar(squeezenet_model):
     ext = extractor(squeezenet_model, ("conv1", "pool1", "pool3", "pool5", "fire8"))
     bar = float(gram_distance(statistics(ext, other[None]), statistics(ext, src[None]))[0])
     assert res.status == "ok" and float(res.gram_distance[0]) < bar, (float(res.gram_distance[0]), bar)
+
+
+def test_luminance_only_transfer_keeps_the_content_colours_coarse_to_fine(tiny):
+    from jaxviz.style import rgb_to_yiq
+
+    content = np.asarray(jax.random.uniform(jax.random.key(7), (16, 16, 3))) * 0.6 + 0.2
+    style = np.asarray(jax.random.uniform(jax.random.key(8), (16, 16, 3)))
+    res = style_transfer(tiny, content, style, preserve_color="luminance", scales=(8, 16), content_layer_name="conv2",
+                         style_layer_names=["conv1", "conv2"], method="adam", steps=5, learning_rate=0.05)
+    assert res.image.shape == (1, 16, 16, 3) and res.status == "ok"
+    out, ref = rgb_to_yiq(np.asarray(res.image[0])), rgb_to_yiq(content)
+    inside = np.all((np.asarray(res.image[0]) > 1e-3) & (np.asarray(res.image[0]) < 1 - 1e-3), axis=-1)  # not clipped
+    np.testing.assert_allclose(out[inside][:, 1:], ref[inside][:, 1:], atol=1e-4)  # chrominance is the content's
+    assert np.abs(out[..., 0] - ref[..., 0]).max() > 1e-2  # luminance was stylised
+
+
+@pytest.mark.slow
+def test_hed_vgg16_texture_with_average_pooling():
+    """The HED VGG-16 stack (SAME max pooling, rewritten to average pooling) at Gatys' texture layers."""
+    from jaxviz.models import load_hed_vgg16
+
+    hed = load_hed_vgg16()
+    src, _ = disjoint_crops(to_rgb(photo("grass")), 32)
+    res = synthesize_texture(hed, src, key=jax.random.key(0), pooling="avg", method="adam", steps=15, learning_rate=0.05)
+    assert res.status == "ok" and res.losses[-1] < 0.5 * res.losses[0]
