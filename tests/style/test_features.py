@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxviz.errors import JaxvizError, ShapeError, UnknownLayerError
+from jaxviz.models import Model
 from jaxviz.models.squeezenet import max_pool_ceil
 from jaxviz.style import average_pooling, check_image_size, extractor, random_weights
 
@@ -69,3 +70,15 @@ def test_random_weights_keep_the_architecture(squeezenet_model):
     np.testing.assert_array_equal(k, np.asarray(r2.params["fires"]["fire9"]["expand3x3"]["kernel"][...]))
     assert not np.any(np.asarray(r1.params["conv1"]["bias"][...]))
     assert jax.tree.structure(r1.params) == jax.tree.structure(squeezenet_model.params)
+
+
+def test_default_layers_exist_in_every_zoo_extractor(squeezenet_model):
+    from jaxviz.models import load_hed_vgg16, vgg19
+    from jaxviz.style import content_layer, doodle_layers, style_layers, texture_layers
+
+    for model in (squeezenet_model, load_hed_vgg16(), vgg19(key=jax.random.key(0))):
+        for layers in (texture_layers(model), style_layers(model), doodle_layers(model), (content_layer(model),)):
+            assert model.check_layers(layers) == tuple(layers)
+    assert texture_layers(vgg19(key=jax.random.key(0)))[1:] == ("block1_pool", "block2_pool", "block3_pool", "block4_pool")
+    with pytest.raises(JaxvizError, match="no default texture layers for model 'tiny'; pass layers="):
+        texture_layers(Model({}, lambda p, x, d: (x, {}), ("features",), None, None, "tiny"))
