@@ -55,7 +55,7 @@ _stats_jit = jax.jit(_stats, static_argnames="statistic")
 def synthesize_texture(model: Model, texture: ArrayLike, *, key: jax.Array, layers: Sequence[str] | None = None,
                        weights=None, size: int | tuple[int, int] | None = None, statistic: str = "gram",
                        pooling: str = "max", method: str = "lbfgs", steps: int = 100, learning_rate: float = 0.02,
-                       normalize: bool = True) -> TextureResult:
+                       tv_weight=0.0, normalize: bool = True) -> TextureResult:
     """Synthesise textures that match ``texture``'s statistics at ``layers`` (Gatys et al. 2015).
 
     Args:
@@ -69,6 +69,8 @@ def synthesize_texture(model: Model, texture: ArrayLike, *, key: jax.Array, laye
       statistic: ``"gram"`` (Gatys), ``"covariance"`` or ``"mean"``.
       pooling: ``"max"`` or ``"avg"`` (Gatys replace max pooling by average pooling).
       method: ``"lbfgs"`` or ``"adam"``; steps, learning_rate: see :func:`~jaxviz.style.optimize_image`.
+      tv_weight: total-variation weight (float or ``(B,)``); a little removes the pixel noise a strided first
+        convolution cannot see (SqueezeNet's conv1), 0 is Gatys' objective.
       normalize: scale-free per-layer losses (see :class:`~jaxviz.style.Objective`).
 
     Returns:
@@ -89,7 +91,7 @@ def synthesize_texture(model: Model, texture: ArrayLike, *, key: jax.Array, laye
     objective = Objective(ext.layers, statistic=statistic, normalize=normalize)
     targets = statistics(ext, src, statistic)
     args = {"style": targets, "layer_weights": _common.layer_weights(weights, ext.layers, b),
-            "beta": jnp.ones((b,), jnp.float32), "tv_weight": jnp.zeros((b,), jnp.float32)}
+            "beta": jnp.ones((b,), jnp.float32), "tv_weight": _common.per_image(tv_weight, b, "tv_weight")}
     x0 = _common.noise(key, (b, h, w, src.shape[-1]))
     res = optimize_image(objective, ext, x0, args, method=method, steps=steps, learning_rate=learning_rate)
     dist = gram_distance(statistics(ext, res.image, statistic), targets)
