@@ -40,7 +40,7 @@ def _textures(ctx: TourContext, model, size: int, steps: int) -> tuple[list, dic
     pairs = [disjoint_crops(to_rgb(photo(t)), size) for t in TEXTURES]
     src, crops = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     key = jax.random.key(ctx.seed)
-    kw = dict(layers=layers, method="adam", steps=steps, learning_rate=0.05)
+    kw = dict(layers=layers, method="lbfgs", steps=steps)
     variants = {"pretrained": synthesize_texture(model, src, key=key, **kw),
                 "random weights": synthesize_texture(random_weights(model, jax.random.fold_in(key, 1)), src, key=key, **kw)}
     ext = extractor(model, layers)
@@ -63,7 +63,7 @@ def _textures(ctx: TourContext, model, size: int, steps: int) -> tuple[list, dic
     section = ctx.report.section("Style")
     grid = np.concatenate([src, *[np.asarray(r.image) for r in variants.values()]])
     section.figure(image_grid(grid, ncols=3, labels=[*TEXTURES, *[f"{v}: {t}" for v in variants for t in TEXTURES]], scale=max(1, 192 // size)),
-                   f"textures on {model.name}, layers {', '.join(layers)}: sources, syntheses ({steps} Adam steps), random-weights baseline",
+                   f"textures on {model.name}, layers {', '.join(layers)}: sources, syntheses ({steps} L-BFGS steps from noise), random-weights baseline",
                    name="style-textures")
     section.table(rows, caption="relative Gram distance (mean over layers of |G - G_source| / |G_source|) of each synthesis to its source, "
                                 "to the other textures, and of a disjoint crop of the source (the bar to beat)")
@@ -80,7 +80,7 @@ def _subsets(ctx: TourContext, model, src, layers, size: int, steps: int) -> lis
     d = np.asarray(gram_distance(statistics(ext, res.image), statistics(ext, batch)))
     labels = [f"up to {layers[i]}: {t}" for i in range(len(layers)) for t in TEXTURES]
     ctx.report.section("Style").figure(image_grid(np.asarray(res.image), ncols=len(src), labels=labels, scale=max(1, 192 // size)),
-                                       "textures matched with growing layer subsets (Gatys et al. 2015, Fig. 2), one row per subset",
+                                       f"textures matched with growing layer subsets (Gatys et al. 2015, Fig. 2; {steps} Adam steps), one row per subset",
                                        name="style-subsets")
     out = [{"source": TEXTURES[i % len(src)], "up_to": layers[i // len(src)], "gram_distance_all_layers": float(d[i])} for i in range(len(d))]
     ctx.report.section("Style").table(out, caption="distance at all texture layers of syntheses that matched only a prefix of them")
@@ -137,7 +137,7 @@ def style(ctx: TourContext) -> dict:
                        "(Champandard 2016) on SqueezeNet 1.1: Gram matrices of feature maps, matched by Adam or L-BFGS.")
     model = ctx.shared.get("imagenet_model") or squeezenet()
     size = 64 if ctx.quick else 128
-    entries, info = _textures(ctx, model, size, 100 if ctx.quick else 200)
+    entries, info = _textures(ctx, model, size, 60 if ctx.quick else 100)
     ratios = (0.1, 10.0) if ctx.quick else (0.01, 0.1, 1.0, 10.0, 100.0)
     transfers = _transfers(ctx, model, 96 if ctx.quick else 128, 20 if ctx.quick else 60, ratios)
     summary = {"textures": entries, "transfers": transfers}
