@@ -28,7 +28,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -36,9 +35,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 
-from benchmarks.common import Row, describe, machine_description, parser, settings, table, write_results  # noqa: E402
+from benchmarks.common import (
+    Row,
+    describe,
+    machine_description,
+    parser,
+    settings,
+    table,
+    write_results,
+)
 
 NAME = "style"
 TORCH_THREADS = 2  # the most tried

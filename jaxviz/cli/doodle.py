@@ -10,7 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jaxviz.cli.texture import add_optimiser_arguments, finish, layer_list, load_image, load_model, settings
+from jaxviz.cli.texture import (
+    add_optimiser_arguments,
+    finish,
+    layer_list,
+    load_image,
+    load_model,
+    settings,
+)
 
 HELP = "neural doodles: paint a new segmentation in the style of a segmented painting (masked Gram matrices)"
 

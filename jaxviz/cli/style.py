@@ -8,7 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jaxviz.cli.texture import add_optimiser_arguments, finish, layer_list, load_image, load_model, settings
+from jaxviz.cli.texture import (
+    add_optimiser_arguments,
+    finish,
+    layer_list,
+    load_image,
+    load_model,
+    settings,
+)
 
 HELP = "Gatys style transfer: content and style images, alpha/beta sweep, colour preservation, coarse-to-fine"
 

@@ -77,7 +77,16 @@ def run(args) -> int:
     import jax
     import numpy as np
 
-    from jaxviz.style import disjoint_crops, extractor, gram_distance, growing_subsets, random_weights, statistics, synthesize_texture, texture_layers
+    from jaxviz.style import (
+        disjoint_crops,
+        extractor,
+        gram_distance,
+        growing_subsets,
+        random_weights,
+        statistics,
+        synthesize_texture,
+        texture_layers,
+    )
     from jaxviz.viz import Report, image_grid, save_png
 
     size, steps = settings(args)
@@ -102,7 +111,7 @@ def run(args) -> int:
 
     ext = extractor(model, layers)
     target = statistics(ext, src, args.statistic)
-    one = lambda stats, i: {n: v[i:i + 1] for n, v in stats.items()}  # noqa: E731
+    one = lambda stats, i: {n: v[i:i + 1] for n, v in stats.items()}
     crop_d = np.asarray(gram_distance(statistics(ext, crops, args.statistic), target))
     record = {"model": model.name, "layers": list(layers), "size": size, "steps": steps, "method": args.method,
               "statistic": args.statistic, "pooling": args.pooling, "textures": []}

@@ -5,7 +5,13 @@ and covariance matrices, masked per segment), the losses built from them, and im
 L-BFGS or Adam on any :class:`~jaxviz.models.Model` with layers chosen by name.
 """
 
-from jaxviz.style.doodle import DoodleResult, kmeans_segments, masks_from_colors, neural_doodle, one_hot
+from jaxviz.style.doodle import (
+    DoodleResult,
+    kmeans_segments,
+    masks_from_colors,
+    neural_doodle,
+    one_hot,
+)
 from jaxviz.style.features import (
     CONTENT_LAYER,
     DOODLE_LAYERS,
@@ -39,7 +45,13 @@ from jaxviz.style.stats import (
     style_statistic,
     total_variation,
 )
-from jaxviz.style.texture import TextureResult, disjoint_crops, growing_subsets, statistics, synthesize_texture
+from jaxviz.style.texture import (
+    TextureResult,
+    disjoint_crops,
+    growing_subsets,
+    statistics,
+    synthesize_texture,
+)
 from jaxviz.style.transfer import (
     CAT_CLASSES,
     COLOR_MODES,
@@ -52,13 +64,54 @@ from jaxviz.style.transfer import (
 )
 
 __all__ = [
-    "CAT_CLASSES", "COLOR_MODES", "DOODLE_LAYERS", "DoodleResult", "INITS", "TransferResult", "doodle_layers",
-    "kmeans_segments", "masks_from_colors", "match_color", "neural_doodle", "one_hot", "rgb_to_yiq",
-    "style_transfer", "yiq_to_rgb",
-    "CONTENT_LAYER", "METHODS", "POOLINGS", "STATISTICS", "STYLE_LAYERS", "TEXTURE_LAYERS", "Extractor",
-    "Objective", "OptimizeResult", "TextureResult", "average_pooling", "check_image_size", "content_layer",
-    "content_loss", "covariance", "disjoint_crops", "extractor", "feature_means", "features", "gram",
-    "gram_distance", "growing_subsets", "layer_style_loss", "masked_gram", "masked_means", "masked_statistic",
-    "optimize_image", "random_weights", "statistics", "style_layers", "style_loss", "style_statistic",
-    "synthesize_texture", "texture_layers", "total_variation",
+    "CAT_CLASSES",
+    "COLOR_MODES",
+    "CONTENT_LAYER",
+    "DOODLE_LAYERS",
+    "INITS",
+    "METHODS",
+    "POOLINGS",
+    "STATISTICS",
+    "STYLE_LAYERS",
+    "TEXTURE_LAYERS",
+    "DoodleResult",
+    "Extractor",
+    "Objective",
+    "OptimizeResult",
+    "TextureResult",
+    "TransferResult",
+    "average_pooling",
+    "check_image_size",
+    "content_layer",
+    "content_loss",
+    "covariance",
+    "disjoint_crops",
+    "doodle_layers",
+    "extractor",
+    "feature_means",
+    "features",
+    "gram",
+    "gram_distance",
+    "growing_subsets",
+    "kmeans_segments",
+    "layer_style_loss",
+    "masked_gram",
+    "masked_means",
+    "masked_statistic",
+    "masks_from_colors",
+    "match_color",
+    "neural_doodle",
+    "one_hot",
+    "optimize_image",
+    "random_weights",
+    "rgb_to_yiq",
+    "statistics",
+    "style_layers",
+    "style_loss",
+    "style_statistic",
+    "style_transfer",
+    "synthesize_texture",
+    "texture_layers",
+    "total_variation",
+    "yiq_to_rgb",
 ]

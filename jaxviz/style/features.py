@@ -119,7 +119,7 @@ def check_layers(model: Model, layers: Sequence[str] | None, what: str = "layers
 
 def features(model: Model, x: jax.Array, layers: Sequence[str], pooling: str = "max") -> dict[str, jax.Array]:
     """Activations ``{layer: (B, h, w, c)}`` of ``model`` for pixels ``x``; the only read of a model in style."""
-    fn = lambda x: model.activations(x, layers)  # noqa: E731 - the single point of contact with the model
+    fn = lambda x: model.activations(x, layers)
     return (average_pooling(fn) if pooling == "avg" else fn)(x)
 
 

@@ -20,7 +20,14 @@ import optax
 
 from jaxviz.errors import JaxvizError
 from jaxviz.style.features import Extractor
-from jaxviz.style.stats import check_statistic, content_loss, layer_style_loss, masked_statistic, style_statistic, total_variation
+from jaxviz.style.stats import (
+    check_statistic,
+    content_loss,
+    layer_style_loss,
+    masked_statistic,
+    style_statistic,
+    total_variation,
+)
 
 METHODS = ("lbfgs", "adam")
 STATUS = ("ok", "nan", "linesearch_failed")

@@ -15,7 +15,12 @@ from jax.typing import ArrayLike
 from jaxviz.data import resize
 from jaxviz.models.contract import Model
 from jaxviz.style import _common
-from jaxviz.style.features import Extractor, check_image_size, extractor, random_weights, texture_layers
+from jaxviz.style.features import (
+    Extractor,
+    check_image_size,
+    extractor,
+    texture_layers,
+)
 from jaxviz.style.optimize import Objective, optimize_image
 from jaxviz.style.stats import gram_distance, style_statistic
 

@@ -17,7 +17,12 @@ from jaxviz.data import resize
 from jaxviz.errors import JaxvizError
 from jaxviz.models.contract import Model
 from jaxviz.style import _common
-from jaxviz.style.features import check_image_size, content_layer, extractor, style_layers
+from jaxviz.style.features import (
+    check_image_size,
+    content_layer,
+    extractor,
+    style_layers,
+)
 from jaxviz.style.optimize import Objective, optimize_image
 from jaxviz.style.stats import style_statistic
 

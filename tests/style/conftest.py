@@ -15,7 +15,7 @@ def tiny_net(seed: int = 0, name: str = "tiny") -> Model:
 
     def forward(p, x, deltas):
         taps = Taps(deltas)
-        conv = lambda h, k: jax.lax.conv_general_dilated(h, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))  # noqa: E731
+        conv = lambda h, k: jax.lax.conv_general_dilated(h, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
         h = taps("conv1", jax.nn.relu(conv(x - 0.5, p["k1"])))
         h = taps("pool1", jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID"))
         h = taps("conv2", jax.nn.relu(conv(h, p["k2"])))

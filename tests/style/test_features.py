@@ -21,7 +21,7 @@ def test_average_pooling_replaces_max_pooling_with_padding_excluded():
 
 
 def test_average_pooling_gradient_is_the_average_pools():
-    f = lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID").sum()  # noqa: E731
+    f = lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID").sum()
     x = jax.random.normal(jax.random.key(0), (2, 4, 4, 3))
     np.testing.assert_allclose(np.asarray(jax.jit(jax.grad(average_pooling(f)))(x)), np.full(x.shape, 0.25), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(jax.jit(average_pooling(f))(x)), float(x.reshape(2, 2, 2, 2, 2, 3).mean((2, 4)).sum()), rtol=1e-5)

@@ -7,7 +7,7 @@ import pytest
 
 from jaxviz.data import photo, to_rgb
 from jaxviz.errors import JaxvizError, ShapeError
-from jaxviz.models import Model, Taps, from_functions
+from jaxviz.models import from_functions
 from jaxviz.style import (
     disjoint_crops,
     extractor,
