@@ -174,12 +174,10 @@ def _shapes(ext: Extractor, shape) -> dict | None:
 def random_weights(model: Model, key: jax.Array) -> Model:
     """The same architecture with random filters: the baseline of Gatys et al. (2015), Fig. 2.
 
-    Uses ``model.init`` when the model has one; otherwise every kernel (array of rank >= 2) is drawn
-    from He et al.'s normal (variance ``2 / fan_in``, fan-in = all axes but the last; numpy, seeded by
-    ``key``) and every bias is zero.
+    Every kernel (array of rank >= 2) is drawn from He et al.'s normal (variance ``2 / fan_in``, fan-in =
+    all axes but the last; numpy, seeded by ``key``, so no initialiser is compiled per shape) and every
+    bias is zero, whatever initialiser the model itself would use.
     """
-    if model.init is not None:
-        return model.replace(params=model.init(key), name=model.name + "_random")
     leaves, tree = jax.tree.flatten(model.params)
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     rng = np.random.default_rng(np.asarray(data).ravel().tolist())  # on the host: no compile per shape
