@@ -46,7 +46,7 @@ def _octave(model, objective, x, key, step_size, *, steps, jitter):
         return v.sum(), v
 
     def body(x, k):
-        shift = jax.random.randint(k, (2,), -jitter, jitter + 1)
+        shift = jnp.minimum(jnp.floor(jax.random.uniform(k, (2,)) * (2 * jitter + 1)).astype(jnp.int32), 2 * jitter) - jitter
         rolled = jnp.roll(x, (shift[0], shift[1]), axis=(1, 2))
         g, v = jax.grad(objective_of, has_aux=True)(rolled)
         g = jnp.roll(g, (-shift[0], -shift[1]), axis=(1, 2))

@@ -78,8 +78,14 @@ class Param(NamedTuple):
         return (2, b, c, h, w // 2 + 1) if self.fourier else (b, h, w, c)
 
     def init(self, key: jax.Array) -> jax.Array:
-        """Random initial parameters: normal with std ``sd``."""
-        return self.sd * jax.random.normal(key, self.params_shape, jnp.float32)
+        """Random initial parameters: normal with std ``sd``, a deterministic function of ``key``.
+
+        Drawn by numpy seeded with the key's bits: XLA compiles a new random-number program for every
+        parameter shape, which costs seconds on a CPU, longer than many renders.
+        """
+        seed = np.asarray(jax.random.key_data(key)).ravel()
+        noise = np.random.default_rng(seed).standard_normal(self.params_shape, np.float32)
+        return jnp.asarray(self.sd * noise)
 
     def __call__(self, params: jax.Array) -> jax.Array:
         """Images ``(B, H, W, C)`` in [0, 1] for ``params``."""

@@ -1,8 +1,10 @@
 """Transformation robustness: random, differentiable image transforms as pure functions of a key.
 
 Each transform is a hashable NamedTuple ``t`` with ``t(key, x) -> x'`` on a batch ``(B, H, W, C)``
-(every image gets its own random draw) and ``t.out_size(h, w)``. :func:`compose` chains them,
-splitting the key. Optimising an image through random transforms makes its features robust
+(every image gets its own random draw) and ``t.out_size(h, w)``. Underneath, ``t.apply(u, x)`` takes
+``t.draws`` uniform numbers per image, ``u`` of shape ``(B, t.draws)``: :func:`compose` chains
+transforms with one uniform draw for all of them (each random-number call is a separate threefry
+program, and compiling those dominates a small render's start-up on a CPU). Optimising an image through random transforms makes its features robust
 instead of adversarial high-frequency patterns (Mordvintsev et al. 2015; Olah et al. 2017).
 
 :data:`STANDARD` is Lucid's standard set: pad 12 (grey), jitter 8, scale by 0.9-1.1, rotate by
@@ -51,6 +53,11 @@ def affine(x: jax.Array, scale: jax.Array, angle: jax.Array, shift: jax.Array) -
     return jax.vmap(one)(x, scale, angle, shift)
 
 
+def _choice(u: jax.Array, n: int) -> jax.Array:
+    """Uniform ``u`` in [0, 1) -> an index in ``0..n-1``."""
+    return jnp.minimum(jnp.floor(u * n).astype(jnp.int32), n - 1)
+
+
 class Pad(NamedTuple):
     """Pad ``width`` pixels on each side with a constant ``value`` (``mode="constant"``) or by reflection."""
 
@@ -58,7 +65,12 @@ class Pad(NamedTuple):
     mode: str = "constant"
     value: float = 0.5
 
+    draws = 0
+
     def __call__(self, key, x):
+        return self.apply(None, x)
+
+    def apply(self, u, x):
         pad = [(0, 0), (self.width, self.width), (self.width, self.width), (0, 0)]
         if self.mode == "constant":
             return jnp.pad(x, pad, constant_values=self.value)
@@ -73,9 +85,14 @@ class Jitter(NamedTuple):
 
     d: int
 
+    draws = 2
+
     def __call__(self, key, x):
+        return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
+
+    def apply(self, u, x):
         b, h, w, c = x.shape
-        off = jax.random.randint(key, (b, 2), 0, self.d + 1)
+        off = jnp.minimum(jnp.floor(u * (self.d + 1)).astype(jnp.int32), self.d)
         return jax.vmap(lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h - self.d, w - self.d, c)))(x, off)
 
     def out_size(self, h, w):
@@ -92,8 +109,13 @@ class RandomScale(NamedTuple):
 
     scales: tuple[float, ...]
 
+    draws = 1
+
     def __call__(self, key, x):
-        s = jnp.asarray(self.scales, jnp.float32)[jax.random.randint(key, (x.shape[0],), 0, len(self.scales))]
+        return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
+
+    def apply(self, u, x):
+        s = jnp.asarray(self.scales, jnp.float32)[_choice(u[:, 0], len(self.scales))]
         return affine(x, s, jnp.zeros_like(s), jnp.zeros((x.shape[0], 2), jnp.float32))
 
     def out_size(self, h, w):
@@ -105,8 +127,13 @@ class RandomRotate(NamedTuple):
 
     angles: tuple[float, ...]
 
+    draws = 1
+
     def __call__(self, key, x):
-        a = jnp.deg2rad(jnp.asarray(self.angles, jnp.float32))[jax.random.randint(key, (x.shape[0],), 0, len(self.angles))]
+        return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
+
+    def apply(self, u, x):
+        a = jnp.deg2rad(jnp.asarray(self.angles, jnp.float32))[_choice(u[:, 0], len(self.angles))]
         return affine(x, jnp.ones_like(a), a, jnp.zeros((x.shape[0], 2), jnp.float32))
 
     def out_size(self, h, w):
@@ -123,11 +150,15 @@ class RandomShiftScale(NamedTuple):
     max_shift: float
     scale_range: tuple[float, float]
 
+    draws = 3
+
     def __call__(self, key, x):
-        ks, kd = jax.random.split(key)
-        b = x.shape[0]
-        s = jax.random.uniform(ks, (b,), jnp.float32, *self.scale_range)
-        d = jax.random.uniform(kd, (b, 2), jnp.float32, -self.max_shift, self.max_shift)
+        return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
+
+    def apply(self, u, x):
+        lo, hi = self.scale_range
+        s = lo + (hi - lo) * u[:, 0]
+        d = self.max_shift * (2 * u[:, 1:3] - 1)
         return affine(x, s, jnp.zeros_like(s), d)
 
     def out_size(self, h, w):
@@ -135,15 +166,22 @@ class RandomShiftScale(NamedTuple):
 
 
 class Compose(NamedTuple):
-    """Apply ``transforms`` in order, each with its own key split from the one given."""
+    """Apply ``transforms`` in order, with one uniform draw per image shared out among them."""
 
     transforms: tuple
 
+    @property
+    def draws(self) -> int:
+        return sum(t.draws for t in self.transforms)
+
     def __call__(self, key, x):
-        if not self.transforms:
-            return x
-        for t, k in zip(self.transforms, jax.random.split(key, len(self.transforms))):
-            x = t(k, x)
+        return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)) if self.draws else None, x)
+
+    def apply(self, u, x):
+        i = 0
+        for t in self.transforms:
+            x = t.apply(None if u is None else u[:, i:i + t.draws], x)
+            i += t.draws
         return x
 
     def out_size(self, h, w):
