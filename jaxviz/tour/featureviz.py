@@ -1,0 +1,117 @@
+"""Tour section "What units want to see": channel atlases, class images (robust vs unregularised, with
+their probabilities), diversity, DeepDream and a semantic dictionary."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from jaxviz import featureviz as fv
+from jaxviz.data import load_image, photo, resize
+from jaxviz.featureviz import transforms as T
+from jaxviz.tour.core import TourContext
+from jaxviz.viz import image_grid, save_png
+
+# the lecture's classes: dumbbell, cup, dalmatian, bell pepper, lemon, Siberian husky
+IMAGENET_CLASSES = (543, 968, 251, 945, 951, 250)
+QUICK = dict(sq_size=64, sq_steps=48, sq_layers=("fire4",), sq_channels=8, lenet_steps=96, dream_size=96, dream_octaves=2, dream_steps=5,
+             classes=(), class_steps=0)
+FULL = dict(sq_size=96, sq_steps=192, sq_layers=("fire3", "fire5", "fire7", "fire9"), sq_channels=8, lenet_steps=256, dream_size=224,
+            dream_octaves=3, dream_steps=10, classes=IMAGENET_CLASSES, class_steps=64)
+
+
+def _class_study(ctx, model, classes, size, steps, key, scale):
+    """Class images of ``classes`` in both settings; figure, table rows and summary entries."""
+    rows, entries, tiles, labels = [], [], [], []
+    for setting, k in zip(fv.classes.SETTINGS, jax.random.split(key)):
+        out = fv.class_images(model, classes, setting=setting, size=size, steps=steps, key=k, progress=ctx.progress)
+        paths = [save_png(ctx.out / "featureviz" / f"class-{model.name}-{int(c)}-{setting}.png", img) for c, img in zip(out.classes, out.images)]
+        reread = np.stack([load_image(p, mode=None) for p in paths])  # judged as saved: the 8-bit PNG read back
+        prob = fv.probability(model, reread, out.classes)
+        robust = fv.robust_probability(model, reread, out.classes, key=k)
+        for c, img, p, rp, path in zip(out.classes, reread, prob, robust, paths):
+            name = model.class_names[c] if model.class_names else str(c)
+            entries.append({"model": model.name, "class_id": int(c), "setting": setting, "image": str(path.relative_to(ctx.out)),
+                            "prob": float(p), "robust_prob": float(rp)})
+            rows.append({"model": model.name, "class": f"{name} ({c})", "setting": setting, "prob": float(p), "robust prob": float(rp)})
+            tiles.append(img)
+            labels.append(f"{name[:10]} {setting[:3]} {p:.2f}/{rp:.2f}")
+    ncols = len(classes)
+    return image_grid(np.stack(tiles), ncols=ncols, labels=labels, scale=scale), rows, entries
+
+
+def _top_examples(model, layer, channels, x, batch=500):
+    """The largest channel means of ``layer`` over the images ``x``: the data set's top examples per channel."""
+    best = np.full(len(channels), -np.inf, np.float32)
+    f = jax.jit(lambda m, xb: m.activations(xb, [layer])[layer].mean(axis=(1, 2)))
+    for i in range(0, len(x), batch):
+        best = np.maximum(best, np.asarray(f(model, x[i:i + batch]))[:, channels].max(axis=0))
+    return best
+
+
+def featureviz(ctx: TourContext) -> dict:
+    s = QUICK if ctx.quick else FULL
+    key = jax.random.key(ctx.seed)
+    k_lenet, k_atlas, k_div, k_dream, k_cls, k_dict = jax.random.split(key, 6)
+    section = ctx.report.section("What units want to see", "Feature visualisation (Olah et al. 2017): images optimised to excite a unit, "
+                                 "through a Fourier, colour-decorrelated parameterisation and random pad/jitter/scale/rotation; class images "
+                                 "(Simonyan et al. 2014); DeepDream (Mordvintsev et al. 2015); a semantic dictionary (Olah et al. 2018).")
+    summary: dict = {"classes": [], "activation_vs_dataset": [], "atlas": [], "timings_note": "seconds are in summary['timings_s']"}
+
+    # 1. the small classifier: class images and conv2 channels vs the data set's top examples
+    lenet, data = ctx.shared["classifier"], ctx.shared["classifier_data"]
+    grid, rows, entries = _class_study(ctx, lenet, list(range(len(lenet.class_names))), 28, s["lenet_steps"], k_lenet, 3)
+    section.figure(grid, f"LeNet class images, top row robust (transforms + Fourier + decorrelation), bottom row raw pixels; "
+                   "labels: probability as saved / mean under shifts <= 8 px and scales 0.9-1.1", name="featureviz-lenet-classes")
+    section.table(rows, caption="LeNet class images: target probability of the saved 8-bit image and under small shifts and rescalings")
+    summary["classes"] += entries
+    channels = list(range(16))
+    top = _top_examples(lenet, "conv2", channels, data.x_test)
+    obj = fv.channel("conv2", channels)
+    reached = {}
+    for name, param, transforms in (("robust", fv.image_param(28, 16, 1), T.STANDARD), ("pixels", fv.pixel_param(28, 16, 1), T.NONE)):
+        r = fv.render(lenet, obj, param, key=k_lenet, steps=s["lenet_steps"], transforms=transforms, progress=ctx.progress)
+        reached[name] = np.asarray(fv.score(lenet, obj, fv.quantise(r.images)))
+        section.figure(image_grid(r.images, ncols=16, scale=3), f"LeNet conv2 channels 0-15, {name}", name=f"featureviz-lenet-conv2-{name}")
+    act_rows = [{"channel": c, "top test image": float(top[i]), "robust / top": float(reached["robust"][i] / top[i]),
+                 "pixels / top": float(reached["pixels"][i] / top[i])} for i, c in enumerate(channels)]
+    section.table(act_rows, caption=f"LeNet conv2: channel mean reached by the visualisation vs the largest over the {len(data.x_test)} test images")
+    summary["activation_vs_dataset"] = [{"model": "lenet", "layer": "conv2", **{k.replace(" ", "_").replace("/", "over"): v for k, v in r.items()}} for r in act_rows]
+
+    # 2. SqueezeNet: channel atlas per layer, diversity
+    model = ctx.shared["imagenet_model"]
+    for layer, k in zip(s["sq_layers"], jax.random.split(k_atlas, len(s["sq_layers"]))):
+        r = fv.channel_atlas(model, layer, s["sq_channels"], key=k, size=s["sq_size"], steps=s["sq_steps"], progress=ctx.progress)
+        section.figure(image_grid(r.images, ncols=s["sq_channels"], labels=[f"{layer}:{c}" for c in range(s["sq_channels"])]),
+                       f"SqueezeNet {layer}, channels 0-{s['sq_channels'] - 1} ({s['sq_steps']} steps at {s['sq_size']} px)", name=f"featureviz-atlas-{layer}")
+        summary["atlas"].append({"layer": layer, "channels": s["sq_channels"], "final_objective": r.objective[-1].tolist()})
+    div_layer = s["sq_layers"][-1]
+    r = fv.render(model, fv.channel(div_layer, 1) + 20.0 * fv.diversity(div_layer), fv.image_param(s["sq_size"], 4), key=k_div,
+                  steps=s["sq_steps"], progress=ctx.progress)
+    section.figure(image_grid(r.images, ncols=4), f"SqueezeNet {div_layer}:1, four images made different by a diversity term", name="featureviz-diversity")
+
+    # 3. DeepDream on a photo
+    img = resize(photo("chelsea"), s["dream_size"])[None]
+    d = fv.deepdream(model, img, "fire5", key=k_dream, octaves=s["dream_octaves"], steps=s["dream_steps"], jitter=8, progress=ctx.progress)
+    section.figure(image_grid(np.concatenate([img, d.image]), ncols=2, labels=["chelsea", "DeepDream fire5"]),
+                   f"DeepDream: {s['dream_octaves']} octaves x {s['dream_steps']} steps on mean(fire5**2)", name="featureviz-dream")
+    summary["dream"] = {"layer": "fire5", "objective_first": float(d.objective[0, 0, 0]), "objective_last": float(d.objective[-1, -1, 0])}
+
+    # 4. SqueezeNet class images (full mode: at the network's input size, so the saved PNGs are judged as rendered)
+    if s["classes"]:
+        grid, rows, entries = _class_study(ctx, model, list(s["classes"]), model.input_shape[0], s["class_steps"], k_cls, 1)
+        section.figure(grid, "SqueezeNet class images: top row robust, bottom row raw pixels without regularisation; "
+                       "labels: probability as saved / under shifts and rescalings", name="featureviz-squeezenet-classes")
+        section.table(rows, caption="SqueezeNet class images (prob: saved 8-bit PNG at 227 px; robust prob: mean over 16 random shifts <= 8 px and scales 0.9-1.1)")
+        summary["classes"] += entries
+
+        # 5. semantic dictionary of fire7 on a photo: each position's top channel by its visualisation
+        photo_x = resize(photo("chelsea"), 160)
+        sd = fv.semantic_dictionary(model, photo_x, "fire7")
+        r = fv.channel_atlas(model, "fire7", sd.unique.tolist(), key=k_dict, size=64, steps=s["sq_steps"], progress=ctx.progress)
+        section.figure(image_grid([photo_x, resize(fv.dictionary_figure(sd, r.images, tile=16), 160)], ncols=2),
+                       f"semantic dictionary of fire7: at each of {sd.channels.shape[0]}x{sd.channels.shape[1]} positions, the most active channel's "
+                       "visualisation, faded by its activation", name="featureviz-semantic-dictionary")
+        summary["semantic_dictionary"] = {"layer": "fire7", "positions": list(sd.channels.shape[:2]), "channels": sd.unique.tolist()}
+    ctx.log("[featureviz] " + ", ".join(f"{e['model']}:{e['class_id']}:{e['setting']} p={e['prob']:.2f}/{e['robust_prob']:.2f}" for e in summary["classes"][:6]))
+    return {"featureviz": summary}
