@@ -16,7 +16,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--layer", default=None, help="layer of the channel/neuron objective (default: fire6 for squeezenet, else the last spatial layer)")
     parser.add_argument("--channels", default="8", help="channels: a count N (the first N) or comma-separated indices (default: %(default)s)")
     parser.add_argument("--neuron", default=None, metavar="X,Y", help="maximise the unit at this position of each channel instead of the whole channel")
-    parser.add_argument("--classes", default=None, help="comma-separated class indices: render class images instead of channels")
+    parser.add_argument("--classes", default=None, help="class indices (comma-separated, or a range like 1-4): render class images instead of channels")
     parser.add_argument("--objective", choices=("logit", "prob"), default="logit", help="for --classes: maximise the logit or the softmax probability")
     parser.add_argument("--copies", type=int, default=1, help="images per unit, made different by a diversity term (default: %(default)s)")
     parser.add_argument("--diversity", type=float, default=0.0, help="weight of the diversity term across copies (default: %(default)s)")
@@ -36,12 +36,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--blur-sigma", type=float, default=0.5, help="blur std in pixels (default: %(default)s)")
 
 
-def parse_indices(spec: str, what: str) -> list[int]:
-    """``"8"`` -> [0..7]; ``"3,5"`` -> [3, 5]; ``"2-4"`` -> [2, 3, 4]."""
+def parse_indices(spec: str, what: str, count: bool = True) -> list[int]:
+    """``"8"`` -> [0..7] if ``count`` else [8]; ``"3,5"`` -> [3, 5]; ``"2-4"`` -> [2, 3, 4]."""
     from jaxviz.errors import JaxvizError
 
     try:
-        if "," not in spec and "-" not in spec:
+        if count and "," not in spec and "-" not in spec:
             n = int(spec)
             if n < 1:
                 raise ValueError
@@ -82,7 +82,7 @@ def run(args) -> int:
     size = args.size or (model.input_shape[0] if not model.resizable else 64 if args.quick else 128)
     channels_in = model.input_shape[-1]
     if args.classes is not None:
-        units = parse_indices(args.classes, "classes")
+        units = parse_indices(args.classes, "classes", count=False)
         objective_fn = fv.class_prob if args.objective == "prob" else fv.class_logit
         per_unit = np.repeat(units, args.copies)
         objective = objective_fn(per_unit)
