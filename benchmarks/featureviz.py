@@ -170,10 +170,11 @@ def case(model, net, size: int, steps: int) -> tuple[list[Row], dict]:
 def main(argv=None) -> list:
     p = parser(__doc__.splitlines()[0], NAME)
     p.add_argument("--steps", type=int, default=None, help="steps per size (default 512; 24 with --quick)")
+    p.add_argument("--torch-threads", type=int, default=TORCH_THREADS, help="torch intra-op threads (default %(default)s; 1 is far faster than 2 on an oversubscribed machine)")
     p.add_argument("--sizes", default=None, help="comma-separated sizes (default 128,224; 64,128 with --quick)")
     args = p.parse_args(argv)
     _, out, md = settings(args, NAME)
-    torch.set_num_threads(TORCH_THREADS)
+    torch.set_num_threads(args.torch_threads)
     np.random.seed(0)
     torch.manual_seed(0)
     print(describe(machine_description()), flush=True)
@@ -188,10 +189,10 @@ def main(argv=None) -> list:
         rows += r
         extras.append(e)
         print(table(r), flush=True)
-    load = f"1-min load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; torch threads {TORCH_THREADS}."
+    load = f"1-min load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; torch threads {args.torch_threads}."
     notes = ("Time ratios jaxviz / torch per render step (below 1: jaxviz faster), medians of "
              f"{BLOCKS} alternating blocks. Final objectives (channel means) are in the JSON. " + load)
-    command = "python benchmarks/featureviz.py" + (" --quick" if args.quick else "") + (f" --steps {args.steps}" if args.steps else "") + (f" --sizes {args.sizes}" if args.sizes else "")
+    command = "python benchmarks/featureviz.py" + (" --quick" if args.quick else "") + (f" --steps {args.steps}" if args.steps else "") + (f" --sizes {args.sizes}" if args.sizes else "") + (f" --torch-threads {args.torch_threads}" if args.torch_threads != TORCH_THREADS else "")
     write_results(NAME, rows, out, md, command=command, extra=notes, config=dict(steps=steps, sizes=sizes, batch=BATCH, layer=LAYER, cases=extras,
                                                                                      seconds=round(time.perf_counter() - t0, 1)))
     print(f"wrote {out}" + (f" and section '## {NAME}' of {md}" if md else ""))

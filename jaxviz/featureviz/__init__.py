@@ -33,6 +33,7 @@ from jaxviz.featureviz.objectives import (
     interpolate,
     layer,
     neuron,
+    weighted,
 )
 from jaxviz.featureviz.param import COLOUR_CORRELATION_SQRT, Param, fft_frequencies, image_param, pixel_param
 from jaxviz.featureviz.regularisers import (

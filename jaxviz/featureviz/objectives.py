@@ -279,6 +279,15 @@ def diversity(layer: str) -> Objective:
     return _term("diversity", layer)
 
 
+def weighted(objective: Objective, weights: ArrayLike) -> Objective:
+    """``objective`` with one weight per image, ``weights`` ``(B,)``: e.g. one-hot blocks to render
+    different objectives (channels of different layers) in one batch."""
+    w = np.asarray(weights, np.float32)
+    if w.ndim != 1:
+        raise ShapeError(f"weighted takes one weight per image, shape (B,); got shape {w.shape}.")
+    return Objective(tuple(dataclasses.replace(x, weight=np.asarray(x.weight, np.float32) * w) for x in objective.terms))
+
+
 def interpolate(a: Objective, b: Objective, batch: int) -> Objective:
     """``(1 - t) a + t b`` with ``t`` going 0..1 across a batch of ``batch`` images (shared parameters not required)."""
     if not isinstance(a, Objective) or not isinstance(b, Objective):
@@ -286,8 +295,4 @@ def interpolate(a: Objective, b: Objective, batch: int) -> Objective:
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 2:
         raise JaxvizError(f"interpolate needs a batch of at least 2 images; got {batch!r}.")
     t = np.linspace(0.0, 1.0, batch, dtype=np.float32)
-
-    def weighted(obj, w):
-        return Objective(tuple(dataclasses.replace(x, weight=np.asarray(x.weight, np.float32) * w) for x in obj.terms))
-
     return weighted(a, 1 - t) + weighted(b, t)

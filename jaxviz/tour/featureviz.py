@@ -14,9 +14,9 @@ from jaxviz.viz import image_grid, save_png
 
 # the lecture's classes: dumbbell, cup, dalmatian, bell pepper, lemon, Siberian husky
 IMAGENET_CLASSES = (543, 968, 251, 945, 951, 250)
-QUICK = dict(sq_size=64, sq_steps=48, sq_layers=("fire4",), sq_channels=8, lenet_steps=96, dream_size=96, dream_octaves=2, dream_steps=5,
+QUICK = dict(sq_size=64, sq_steps=32, sq_layers=("fire4",), sq_channels=8, lenet_steps=64, dream_size=96, dream_octaves=2, dream_steps=5,
              classes=(), class_steps=0)
-FULL = dict(sq_size=96, sq_steps=192, sq_layers=("fire3", "fire5", "fire7", "fire9"), sq_channels=8, lenet_steps=256, dream_size=224,
+FULL = dict(sq_size=96, sq_steps=128, sq_layers=("fire3", "fire5", "fire7", "fire9"), sq_channels=8, lenet_steps=256, dream_size=224,
             dream_octaves=3, dream_steps=10, classes=IMAGENET_CLASSES, class_steps=64)
 
 
@@ -108,20 +108,23 @@ def featureviz(ctx: TourContext) -> dict:
     section.table(act_rows, caption=f"LeNet conv2: channel mean reached by the visualisation vs the largest over the {len(data.x_test)} test images")
     summary["activation_vs_dataset"] = [{"model": "lenet", "layer": "conv2", **{k.replace(" ", "_").replace("/", "over"): v for k, v in r.items()}} for r in act_rows]
 
-    # 2. SqueezeNet: channel atlas per layer, diversity
+    # 2. SqueezeNet: the first channels of each layer, all layers in one batch (one-hot per-image weights), diversity
     model = ctx.shared["imagenet_model"]
-    for layer, k in zip(s["sq_layers"], jax.random.split(k_atlas, len(s["sq_layers"]))):
-        r = fv.channel_atlas(model, layer, s["sq_channels"], key=k, size=s["sq_size"], steps=s["sq_steps"], progress=ctx.progress)
-        section.figure(image_grid(r.images, ncols=s["sq_channels"], labels=[f"{layer}:{c}" for c in range(s["sq_channels"])]),
-                       f"SqueezeNet {layer}, channels 0-{s['sq_channels'] - 1} ({s['sq_steps']} steps at {s['sq_size']} px)", name=f"featureviz-atlas-{layer}")
-        summary["atlas"].append({"layer": layer, "channels": s["sq_channels"], "final_objective": r.objective[-1].tolist()})
+    layers, n = s["sq_layers"], s["sq_channels"]
+    block = np.eye(len(layers), dtype=np.float32).repeat(n, axis=1)  # (layers, layers * n)
+    atlas_obj = sum(fv.weighted(fv.channel(layer, list(range(n)) * len(layers)), block[i]) for i, layer in enumerate(layers))
+    r = fv.render(model, atlas_obj, fv.image_param(s["sq_size"], len(layers) * n), key=k_atlas, steps=s["sq_steps"], progress=ctx.progress)
+    section.figure(image_grid(r.images, ncols=n, labels=[f"{layer}:{c}" for layer in layers for c in range(n)]),
+                   f"SqueezeNet channels 0-{n - 1} of {', '.join(layers)}, one row per layer, rendered as one batch "
+                   f"({s['sq_steps']} steps at {s['sq_size']} px)", name="featureviz-atlas")
+    summary["atlas"] = [{"layer": layer, "channels": n, "final_objective": r.objective[-1, i * n:(i + 1) * n].tolist()} for i, layer in enumerate(layers)]
     div_layer = s["sq_layers"][-1]
     r = fv.render(model, fv.channel(div_layer, 1) + 20.0 * fv.diversity(div_layer), fv.image_param(s["sq_size"], 4), key=k_div,
                   steps=s["sq_steps"], progress=ctx.progress)
     section.figure(image_grid(r.images, ncols=4), f"SqueezeNet {div_layer}:1, four images made different by a diversity term", name="featureviz-diversity")
 
     if not ctx.quick:
-        imgs, rows = regulariser_study(model, "fire6", 2, s["sq_size"], s["sq_steps"], k_div, ctx.progress)
+        imgs, rows = regulariser_study(model, "fire6", 2, 64, 64, k_div, ctx.progress)
         section.figure(image_grid(imgs, ncols=len(rows), labels=[r["setting"][:16] for r in rows]),
                        "SqueezeNet fire6:2 with one regulariser at a time, then all of Lucid's", name="featureviz-regularisers")
         section.table(rows, caption="fire6:2: channel mean of the saved image, under shifts <= 8 px and scales 0.9-1.1, its total variation and patch-prior energy")
@@ -145,7 +148,7 @@ def featureviz(ctx: TourContext) -> dict:
         # 5. semantic dictionary of fire7 on a photo: each position's top channel by its visualisation
         photo_x = resize(photo("chelsea"), 160)
         sd = fv.semantic_dictionary(model, photo_x, "fire7")
-        r = fv.channel_atlas(model, "fire7", sd.unique.tolist(), key=k_dict, size=64, steps=s["sq_steps"], progress=ctx.progress)
+        r = fv.channel_atlas(model, "fire7", sd.unique.tolist(), key=k_dict, size=48, steps=s["sq_steps"] // 2, progress=ctx.progress)
         section.figure(image_grid([photo_x, resize(fv.dictionary_figure(sd, r.images, tile=16), 160)], ncols=2),
                        f"semantic dictionary of fire7: at each of {sd.channels.shape[0]}x{sd.channels.shape[1]} positions, the most active channel's "
                        "visualisation, faded by its activation", name="featureviz-semantic-dictionary")

@@ -45,6 +45,14 @@ def test_interpolation_weights_go_from_a_to_b(feats):
     np.testing.assert_allclose(out, [a(feats)[0], 0.5 * (a(feats)[1] + b(feats)[1]), b(feats)[2]], rtol=1e-5)
 
 
+def test_weighted_blocks_select_one_objective_per_image(feats):
+    a, b = fv.channel("a", 0), fv.channel("a", 3)
+    out = np.asarray((fv.weighted(a, [1, 1, 0]) + fv.weighted(b, [0, 0, 1]))(feats))
+    np.testing.assert_allclose(out, [a(feats)[0], a(feats)[1], b(feats)[2]], rtol=1e-6)
+    with pytest.raises(ShapeError, match="one weight per image"):
+        fv.weighted(a, np.ones((3, 1)))
+
+
 def test_diversity_is_minus_one_for_identical_images_and_higher_otherwise(feats):
     same = fv.Features(feats.images, {"a": jnp.tile(feats.acts["a"][:1], (3, 1, 1, 1))}, None)
     np.testing.assert_allclose(fv.diversity("a")(same), -2 / 3, rtol=1e-5)  # each image: -(B-1)/B

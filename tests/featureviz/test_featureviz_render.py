@@ -95,11 +95,13 @@ def test_deepdream_raises_the_layer_norm_over_octaves(net):
 def test_patch_prior_scores_photos_near_half_and_noise_far_above():
     from jaxviz.data import photo, resize
 
-    prior = fv.patch_prior(3)
-    photos = np.stack([resize(photo(p), 64) for p in ("chelsea", "astronaut")])
-    natural = np.asarray(fv.prior_energy(prior, photos))
+    fit = np.stack([resize(photo(p), 64) for p in ("chelsea", "coffee", "rocket")])
+    own = np.asarray(fv.prior_energy(fv.fit_patch_prior(fit, size=5, ridge=0.0), fit))
+    prior = fv.fit_patch_prior(fit, size=5)
+    held_out = np.asarray(fv.prior_energy(prior, resize(photo("astronaut"), 64)[None]))
     noise = np.asarray(fv.prior_energy(prior, np.random.default_rng(0).uniform(size=(1, 64, 64, 3)).astype(np.float32)))
-    assert np.all((natural > 0.2) & (natural < 1.5)) and noise[0] > 20 * natural.max()
+    assert own.mean() == pytest.approx(0.5, rel=0.02)  # whitened patches of the fitting photos: unit variance
+    assert held_out[0] < 3 and noise[0] > 20 * held_out[0]
 
 
 def test_total_variation_known_values():
