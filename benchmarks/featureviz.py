@@ -78,7 +78,7 @@ class TorchRender:
 
     @staticmethod
     def _jitter(x, d):
-        b, c, h, w = x.shape
+        h, w = x.shape[2:]
         oy, ox = np.random.randint(0, d + 1, size=2)
         return x[:, :, oy:oy + h - d, ox:ox + w - d]
 

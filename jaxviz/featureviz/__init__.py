@@ -19,8 +19,19 @@ Example::
 """
 
 from jaxviz.featureviz import transforms
-from jaxviz.featureviz.atlas import SemanticDictionary, channel_atlas, dictionary_figure, semantic_dictionary
-from jaxviz.featureviz.classes import ClassImages, class_images, probability, quantise, robust_probability
+from jaxviz.featureviz.atlas import (
+    SemanticDictionary,
+    channel_atlas,
+    dictionary_figure,
+    semantic_dictionary,
+)
+from jaxviz.featureviz.classes import (
+    ClassImages,
+    class_images,
+    probability,
+    quantise,
+    robust_probability,
+)
 from jaxviz.featureviz.dream import DreamResult, deepdream
 from jaxviz.featureviz.objectives import (
     Features,
@@ -35,7 +46,13 @@ from jaxviz.featureviz.objectives import (
     neuron,
     weighted,
 )
-from jaxviz.featureviz.param import COLOUR_CORRELATION_SQRT, Param, fft_frequencies, image_param, pixel_param
+from jaxviz.featureviz.param import (
+    COLOUR_CORRELATION_SQRT,
+    Param,
+    fft_frequencies,
+    image_param,
+    pixel_param,
+)
 from jaxviz.featureviz.regularisers import (
     PatchPrior,
     Regularisers,
@@ -47,3 +64,47 @@ from jaxviz.featureviz.regularisers import (
     total_variation,
 )
 from jaxviz.featureviz.render import RenderResult, adam, features, render, score
+
+__all__ = [
+    "COLOUR_CORRELATION_SQRT",
+    "ClassImages",
+    "DreamResult",
+    "Features",
+    "Objective",
+    "Param",
+    "PatchPrior",
+    "Regularisers",
+    "RenderResult",
+    "SemanticDictionary",
+    "adam",
+    "channel",
+    "channel_atlas",
+    "class_images",
+    "class_logit",
+    "class_prob",
+    "deepdream",
+    "dictionary_figure",
+    "direction",
+    "diversity",
+    "features",
+    "fft_frequencies",
+    "fit_patch_prior",
+    "image_param",
+    "interpolate",
+    "l1",
+    "l2",
+    "layer",
+    "neuron",
+    "patch_prior",
+    "pixel_param",
+    "prior_energy",
+    "probability",
+    "quantise",
+    "render",
+    "robust_probability",
+    "score",
+    "semantic_dictionary",
+    "total_variation",
+    "transforms",
+    "weighted",
+]

@@ -103,7 +103,6 @@ class Param(NamedTuple):
 
     def encode(self, images: ArrayLike) -> jax.Array:
         """Parameters whose images are ``images`` (``(B, H, W, C)`` in [0, 1]), e.g. to start from a photo."""
-        b, h, w, c = self.shape
         x = jnp.asarray(images, jnp.float32)
         if x.shape != self.shape:
             raise ShapeError(f"encode expects images of shape {self.shape}; got {x.shape}. Resize with jaxviz.data.resize.")

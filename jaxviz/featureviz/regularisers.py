@@ -89,7 +89,7 @@ def fit_patch_prior(images: np.ndarray, size: int = 5, ridge: float = 1e-4, max_
     tiny; without it the prior would forbid any fine detail).
     """
     x = np.asarray(images, np.float32)
-    n, h, w, c = x.shape
+    c = x.shape[-1]
     windows = np.lib.stride_tricks.sliding_window_view(x, (size, size), axis=(1, 2))  # (N, h', w', C, s, s)
     patches = np.moveaxis(windows, 3, -1).reshape(-1, size * size * c)  # ordered (dy, dx, c)
     if len(patches) > max_patches:

@@ -91,7 +91,7 @@ class Jitter(NamedTuple):
         return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
 
     def apply(self, u, x):
-        b, h, w, c = x.shape
+        _, h, w, c = x.shape
         off = jnp.minimum(jnp.floor(u * (self.d + 1)).astype(jnp.int32), self.d)
         return jax.vmap(lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h - self.d, w - self.d, c)))(x, off)
 

@@ -91,7 +91,7 @@ def featureviz(ctx: TourContext) -> dict:
     # 1. the small classifier: class images and conv2 channels vs the data set's top examples
     lenet, data = ctx.shared["classifier"], ctx.shared["classifier_data"]
     grid, rows, entries = _class_study(ctx, lenet, list(range(len(lenet.class_names))), 28, s["lenet_steps"], k_lenet, 3)
-    section.figure(grid, f"LeNet class images, top row robust (transforms + Fourier + decorrelation), bottom row raw pixels; "
+    section.figure(grid, "LeNet class images, top row robust (transforms + Fourier + decorrelation), bottom row raw pixels; "
                    "labels: probability as saved / mean under shifts <= 8 px and scales 0.9-1.1", name="featureviz-lenet-classes")
     section.table(rows, caption="LeNet class images: target probability of the saved 8-bit image and under small shifts and rescalings")
     summary["classes"] += entries

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+
 from jaxviz.models.contract import Model, Taps
 
 

@@ -2,13 +2,12 @@ import jax
 import numpy as np
 import optax
 import pytest
+from fv_models import tiny
 
 from jaxviz import featureviz as fv
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.featureviz import transforms as T
 from jaxviz.featureviz.render import _step
-
-from fv_models import tiny
 
 
 def test_render_raises_each_channel_and_compiles_once(net):
