@@ -157,11 +157,11 @@ def case(model, net, size: int, steps: int) -> tuple[list[Row], dict]:
     done = 1 + BLOCKS * per_block
     j, t = statistics.median(jt), statistics.median(tt)
     dev_mem = _jax_memory()
-    mem = f"peak device memory {dev_mem:.0f} MiB" if dev_mem is not None else f"peak RSS growth {jax_rss:.0f} MiB"
+    mem = f"peak device memory {dev_mem:.0f} MiB" if dev_mem is not None else f"process peak RSS grew {jax_rss:.0f} MiB"
     c = f"{size}px b{BATCH} {LAYER} {done} steps"
     rows = [
         Row(NAME, c, "jaxviz", jax_compile, j, j / t, f"{1 / j:.2f} steps/s; first step = trace + compile; {mem}", BATCH),
-        Row(NAME, c, "torch (Lucent-style)", torch_first, t, None, f"{1 / t:.2f} steps/s; peak RSS growth {torch_rss:.0f} MiB", BATCH),
+        Row(NAME, c, "torch (Lucent-style)", torch_first, t, None, f"{1 / t:.2f} steps/s; process peak RSS grew {torch_rss:.0f} MiB more", BATCH),
     ]
     extra = {"size": size, "steps": done, "jax_objective": np.asarray(obj).tolist(), "torch_objective": tobj.tolist()}
     return rows, extra
@@ -191,7 +191,9 @@ def main(argv=None) -> list:
         print(table(r), flush=True)
     load = f"1-min load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; torch threads {args.torch_threads}."
     notes = ("Time ratios jaxviz / torch per render step (below 1: jaxviz faster), medians of "
-             f"{BLOCKS} alternating blocks. Final objectives (channel means) are in the JSON. " + load)
+             f"{BLOCKS} alternating blocks. Final objectives (channel means) are in the JSON. On CPU the memory figure is the "
+             "growth of the process's peak RSS (ru_maxrss) during each side's first use; torch's loop runs after jaxviz's "
+             "has raised that peak, so torch's growth is only what it needs beyond jaxviz's, not its own peak. " + load)
     command = "python benchmarks/featureviz.py" + (" --quick" if args.quick else "") + (f" --steps {args.steps}" if args.steps else "") + (f" --sizes {args.sizes}" if args.sizes else "") + (f" --torch-threads {args.torch_threads}" if args.torch_threads != TORCH_THREADS else "")
     write_results(NAME, rows, out, md, command=command, extra=notes, config=dict(steps=steps, sizes=sizes, batch=BATCH, layer=LAYER, cases=extras,
                                                                                      seconds=round(time.perf_counter() - t0, 1)))
