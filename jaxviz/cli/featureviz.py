@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--objective", choices=("logit", "prob"), default="logit", help="for --classes: maximise the logit or the softmax probability")
     parser.add_argument("--copies", type=int, default=1, help="images per unit, made different by a diversity term (default: %(default)s)")
     parser.add_argument("--diversity", type=float, default=0.0, help="weight of the diversity term across copies (default: %(default)s)")
-    parser.add_argument("--size", type=int, default=None, help="image size in pixels (default: 128; 64 with --quick; a fixed-size model's own size)")
+    parser.add_argument("--size", type=int, default=None, help="image size in pixels (default: 128, 64 with --quick; for --classes and fixed-size models the model's input size)")
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 256; 48 with --quick)")
     parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--param", choices=("fourier", "pixels"), default="fourier", help="parameterisation (default: %(default)s)")
@@ -79,7 +79,9 @@ def run(args) -> int:
             raise JaxvizError(f"--{name} must be at least 1; got {v}")
     model = _load_model(args.model)
     steps = args.steps or (48 if args.quick else 256)
-    size = args.size or (model.input_shape[0] if not model.resizable else 64 if args.quick else 128)
+    # class images are judged at the network's input size, so they are rendered at it unless told otherwise
+    native = not model.resizable or args.classes is not None
+    size = args.size or (model.input_shape[0] if native else 64 if args.quick else 128)
     channels_in = model.input_shape[-1]
     if args.classes is not None:
         units = parse_indices(args.classes, "classes", count=False)
