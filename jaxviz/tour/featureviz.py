@@ -86,7 +86,7 @@ def featureviz(ctx: TourContext) -> dict:
     section = ctx.report.section("What units want to see", "Feature visualisation (Olah et al. 2017): images optimised to excite a unit, "
                                  "through a Fourier, colour-decorrelated parameterisation and random pad/jitter/scale/rotation; class images "
                                  "(Simonyan et al. 2014); DeepDream (Mordvintsev et al. 2015); a semantic dictionary (Olah et al. 2018).")
-    summary: dict = {"classes": [], "activation_vs_dataset": [], "atlas": [], "timings_note": "seconds are in summary['timings_s']"}
+    summary: dict = {"classes": [], "activation_vs_dataset": [], "atlas": []}
 
     # 1. the small classifier: class images and conv2 channels vs the data set's top examples
     lenet, data = ctx.shared["classifier"], ctx.shared["classifier_data"]
