@@ -17,6 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--channels", default="8", help="channels: a count N (the first N) or comma-separated indices (default: %(default)s)")
     parser.add_argument("--neuron", default=None, metavar="X,Y", help="maximise the unit at this position of each channel instead of the whole channel")
     parser.add_argument("--classes", default=None, help="class indices (comma-separated, or a range like 1-4): render class images instead of channels")
+    parser.add_argument("--start", default=None, metavar="IMAGE", help="for --classes: start from this image (a file or a bundled photo) instead of noise, turning it toward the classes")
     parser.add_argument("--objective", choices=("logit", "prob"), default="logit", help="for --classes: maximise the logit or the softmax probability")
     parser.add_argument("--copies", type=int, default=1, help="images per unit, made different by a diversity term (default: %(default)s)")
     parser.add_argument("--diversity", type=float, default=0.0, help="weight of the diversity term across copies (default: %(default)s)")
@@ -110,11 +111,19 @@ def run(args) -> int:
         objective = objective + args.diversity * fv.diversity(args.layer or default_layer(model))
     param = fv.image_param(size, len(per_unit), channels_in, fourier=args.param == "fourier",
                            decorrelate=not args.no_decorrelate and args.param == "fourier", decay_power=args.decay, squash=args.squash)
+    init = None
+    if args.start is not None:
+        if args.classes is None:
+            raise JaxvizError("--start turns a photo toward --classes; give --classes too")
+        from jaxviz.cli.saliency import _load_images
+
+        start = _load_images([args.start], model.replace(input_shape=(size, size, channels_in)))
+        init = param.encode(np.repeat(start, len(per_unit), axis=0))
     regs = fv.Regularisers(args.tv, args.l1, args.l2, args.prior, args.blur_every, args.blur_sigma)
     transforms = T.STANDARD if args.transforms == "standard" else T.NONE
     k_render, k_eval = jax.random.split(jax.random.key(args.seed))
     result = fv.render(model, objective, param, key=k_render, steps=steps, transforms=transforms, regularisers=regs,
-                       optimizer=fv.adam(args.lr), progress=not args.no_progress)
+                       optimizer=fv.adam(args.lr), init=init, progress=not args.no_progress)
     images = fv.quantise(result.images)
     record = {"model": model.name, "objective": what, "steps": steps, "size": size, "units": [int(u) for u in per_unit],
               "final_objective": result.objective[-1].tolist(), "settings": {k: v for k, v in vars(args).items() if k not in ("run",)}}

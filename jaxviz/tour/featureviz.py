@@ -79,6 +79,17 @@ def regulariser_study(model, layer: str, channel: int, size: int, steps: int, ke
     return np.stack(images), rows
 
 
+def toward_class(model, x, targets, steps: int, key, progress: bool = False):
+    """Turn images ``x`` toward classes ``targets`` (one per image): start the pixel parameters at the images and
+    maximise the logit with small Adam steps (no transforms, no regularisers). Returns the new 8-bit images and the target
+    probability before and after."""
+    param = fv.pixel_param(x.shape[1:3], len(x), x.shape[-1], squash="clip")  # clip: black/white pixels are not saturated
+    r = fv.render(model, fv.class_logit(targets), param, key=key, steps=steps, init=param.encode(x), transforms=T.NONE,
+                  optimizer=fv.adam(0.01), progress=progress)
+    img = fv.quantise(r.images)
+    return img, fv.probability(model, x, targets), fv.probability(model, img, targets)
+
+
 def featureviz(ctx: TourContext) -> dict:
     s = QUICK if ctx.quick else FULL
     key = jax.random.key(ctx.seed)
@@ -107,6 +118,16 @@ def featureviz(ctx: TourContext) -> dict:
                  "pixels / top": float(reached["pixels"][i] / top[i])} for i, c in enumerate(channels)]
     section.table(act_rows, caption=f"LeNet conv2: channel mean reached by the visualisation vs the largest over the {len(data.x_test)} test images")
     summary["activation_vs_dataset"] = [{"model": "lenet", "layer": "conv2", **{k.replace(" ", "_").replace("/", "over"): v for k, v in r.items()}} for r in act_rows]
+
+    # a test image of each of the first classes turned toward the next class
+    n_turn = 4
+    x = np.stack([data.x_test[np.flatnonzero(data.y_test == c)[0]] for c in range(n_turn)])
+    turned, before, after = toward_class(lenet, x, (np.arange(n_turn) + 1) % 10, 32, k_lenet, ctx.progress)
+    section.figure(image_grid(np.concatenate([x, turned]), ncols=n_turn, scale=3,
+                              labels=[f"{c} p({(c + 1) % 10})={b:.2f}" for c, b in zip(range(n_turn), before)] + [f"-> {(c + 1) % 10}: {a:.2f}" for c, a in zip(range(n_turn), after)]),
+                   "LeNet: test images (top) turned toward the next class (bottom), 32 steps on the logit from the image itself", name="featureviz-lenet-toward")
+    summary["toward_class"] = [{"model": "lenet", "from": c, "to": (c + 1) % 10, "prob_before": float(b), "prob_after": float(a)}
+                               for c, b, a in zip(range(n_turn), before, after)]
 
     # 2. SqueezeNet: the first channels of each layer, all layers in one batch (one-hot per-image weights), diversity
     model = ctx.shared["imagenet_model"]
@@ -144,6 +165,12 @@ def featureviz(ctx: TourContext) -> dict:
                        "labels: probability as saved / under shifts and rescalings", name="featureviz-squeezenet-classes")
         section.table(rows, caption="SqueezeNet class images (prob: saved 8-bit PNG at 227 px; robust prob: mean over 16 random shifts <= 8 px and scales 0.9-1.1)")
         summary["classes"] += entries
+
+        cat = resize(photo("chelsea"), model.input_shape[0])[None]
+        img, before, after = toward_class(model, cat, np.array([951]), 32, k_cls, ctx.progress)
+        section.figure(image_grid(np.concatenate([cat, img]), ncols=2, labels=[f"chelsea p(lemon)={before[0]:.2g}", f"-> lemon {after[0]:.2f}"]),
+                       "SqueezeNet: the cat photo turned toward 'lemon' (951), 32 steps on the logit from the photo", name="featureviz-squeezenet-toward")
+        summary["toward_class"].append({"model": model.name, "from": "chelsea", "to": 951, "prob_before": float(before[0]), "prob_after": float(after[0])})
 
         # 5. semantic dictionary of fire7 on a photo: each position's top channel by its visualisation
         photo_x = resize(photo("chelsea"), 160)

@@ -25,6 +25,7 @@ def test_parse_indices():
         (["featureviz", "--classes", "1000"], "class index 1000 is out of range"),
         (["featureviz", "--channels", "2", "--copies", "2", "--diversity", "1", "--layer", "fire99"], "has no layer 'fire99'"),
         (["featureviz", "--channels", "2", "--diversity", "1"], "--copies 2"),
+        (["featureviz", "--start", "chelsea"], "--start turns a photo toward --classes"),
         (["dream", "chelsea", "--size", "40", "--octaves", "5"], "coarsest octave"),
         (["dream", "no-such-photo.png"], "no-such-photo.png"),
     ],
