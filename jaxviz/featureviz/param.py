@@ -52,7 +52,8 @@ class Param(NamedTuple):
       decay_power: exponent of the ``1 / f**decay_power`` spectrum scaling (Lucid: 1).
       decorrelate: use the decorrelated colour space (RGB only; ignored for grey images).
       squash: ``"sigmoid"`` or ``"clip"`` (to [0, 1], straight-through gradient).
-      sd: standard deviation of the random initial parameters.
+      sd: standard deviation of the random initial parameters. Lucid's 0.01 starts from flat grey; a unit
+        that is zero there (after a ReLU) gets no gradient and stays dead, so raise ``sd`` (e.g. 0.5) for those.
     """
 
     shape: tuple[int, int, int, int]

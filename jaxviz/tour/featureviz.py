@@ -110,7 +110,8 @@ def featureviz(ctx: TourContext) -> dict:
     top = _top_examples(lenet, "conv2", channels, data.x_test)
     obj = fv.channel("conv2", channels)
     reached = {}
-    for name, param, transforms in (("robust", fv.image_param(28, 16, 1), T.STANDARD), ("pixels", fv.pixel_param(28, 16, 1), T.NONE)):
+    # sd 0.5: a unit that is zero on flat grey gets no gradient, so start from visible noise
+    for name, param, transforms in (("robust", fv.image_param(28, 16, 1, sd=0.5), T.STANDARD), ("pixels", fv.pixel_param(28, 16, 1, sd=0.5), T.NONE)):
         r = fv.render(lenet, obj, param, key=k_lenet, steps=s["lenet_steps"], transforms=transforms, progress=ctx.progress)
         reached[name] = np.asarray(fv.score(lenet, obj, fv.quantise(r.images)))
         section.figure(image_grid(r.images, ncols=16, scale=3), f"LeNet conv2 channels 0-15, {name}", name=f"featureviz-lenet-conv2-{name}")
