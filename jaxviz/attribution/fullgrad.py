@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxviz import jaxpr as J
 from jaxviz.attribution import _common as C
-from jaxviz.attribution import _jaxpr as J
 from jaxviz.models.contract import batch_full
 
 

@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxviz import jaxpr as J
 from jaxviz.attribution import _common as C
-from jaxviz.attribution import _jaxpr as J
 from jaxviz.errors import JaxvizError, ShapeError
 
 ReluRule = Callable[[jax.Array, jax.Array], jax.Array]

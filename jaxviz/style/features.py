@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxviz.attribution._jaxpr import Interpreter, any_eqn
 from jaxviz.errors import JaxvizError, ShapeError
+from jaxviz.jaxpr import Interpreter, any_eqn
 from jaxviz.models.contract import Model
 
 POOLINGS = ("max", "avg")

@@ -1,5 +1,6 @@
 """A small jaxpr interpreter with per-equation hooks (the pattern of JAX's "Writing custom
-interpreters" notebook), used to swap ReLU gradients and to expose bias terms of any JAX function."""
+interpreters" notebook), used to swap ReLU gradients (guided backprop, deconvnet), to expose bias terms (FullGrad) and to
+replace max pooling by average pooling (style) in any JAX function."""
 
 from __future__ import annotations
 
