@@ -1,7 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from conftest import conv, max_pool, tiny_cnn
+from tiny_nets import conv, max_pool, tiny_cnn
 
 import jaxviz.attribution as A
 

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_cnn
+from tiny_nets import tiny_cnn
 
 import jaxviz.attribution as A
 from jaxviz.attribution.gradients import IG_METHODS

@@ -1,7 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from conftest import tiny_cnn
+from tiny_nets import tiny_cnn
 
 import jaxviz.attribution as A
 from jaxviz.models.contract import Model, Taps
