@@ -22,6 +22,7 @@ from flax import nnx
 from jaxviz.errors import WeightsError
 from jaxviz.models.contract import Model, Taps
 from jaxviz.models.nnx_module import model_from_module
+from jaxviz.models.ops import conv_general_dilated, max_pool
 from jaxviz.models.weights import check_shape, load_array_pickle, require_keys
 
 CAFFE_BGR_MEAN = np.array([104.006, 116.669, 122.679], np.float32)
@@ -50,18 +51,15 @@ def caffe_deprocess(x: jax.Array) -> jax.Array:
 
 def max_pool_ceil(x: jax.Array, size: int = 3, stride: int = 2) -> jax.Array:
     """Max pooling with Caffe's ceil-mode output size (windows may overhang the right edge)."""
-    pads = []
-    for n in x.shape[1:3]:
-        out = -(-(n - size) // stride) + 1
-        pads.append((0, max((out - 1) * stride + size - n, 0)))
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, size, size, 1), (1, stride, stride, 1), [(0, 0), *pads, (0, 0)])
+    return max_pool(x, size, stride, "CEIL")
 
 
 class Fire(nnx.Module):
     def __init__(self, cin: int, squeeze: int, expand: int, *, rngs: nnx.Rngs):
-        self.squeeze1x1 = nnx.Conv(cin, squeeze, (1, 1), rngs=rngs)
-        self.expand1x1 = nnx.Conv(squeeze, expand, (1, 1), rngs=rngs)
-        self.expand3x3 = nnx.Conv(squeeze, expand, (3, 3), padding="SAME", rngs=rngs)
+        conv = functools.partial(nnx.Conv, conv_general_dilated=conv_general_dilated, rngs=rngs)
+        self.squeeze1x1 = conv(cin, squeeze, (1, 1))
+        self.expand1x1 = conv(squeeze, expand, (1, 1))
+        self.expand3x3 = conv(squeeze, expand, (3, 3), padding="SAME")
 
     def __call__(self, x):
         s = jax.nn.relu(self.squeeze1x1(x))
@@ -72,9 +70,9 @@ class SqueezeNet(nnx.Module):
     """SqueezeNet 1.1; taps: conv1, pool1, fire2..fire9 (pool3, pool5 after fire3/fire5), conv10, logits."""
 
     def __init__(self, num_classes: int = 1000, *, rngs: nnx.Rngs):
-        self.conv1 = nnx.Conv(3, 64, (3, 3), strides=(2, 2), padding="VALID", rngs=rngs)
+        self.conv1 = nnx.Conv(3, 64, (3, 3), strides=(2, 2), padding="VALID", conv_general_dilated=conv_general_dilated, rngs=rngs)
         self.fires = nnx.Dict({n: Fire(*c, rngs=rngs) for n, c in FIRE_CHANNELS.items()})
-        self.conv10 = nnx.Conv(512, num_classes, (1, 1), rngs=rngs)
+        self.conv10 = nnx.Conv(512, num_classes, (1, 1), conv_general_dilated=conv_general_dilated, rngs=rngs)
 
     def __call__(self, x, taps: Taps):
         h = taps("conv1", jax.nn.relu(self.conv1(x)))
