@@ -25,8 +25,10 @@ trace time (:func:`jax.default_backend`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -41,8 +43,28 @@ LOWERINGS = ("auto", "xla", "dot", "im2col")
 # 16->64 and LeNet's 6->16 slower.
 IM2COL_MAX_PIXELS = 32 * 32
 IM2COL_MIN_CHANNELS = 16
+_STATE = threading.local()  # .xla: plain_xla() is active in this thread
 _NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
 _HWIO = (3, 2, 0, 1)  # ... and of an HWIO kernel
+
+
+@contextlib.contextmanager
+def plain_xla() -> Iterator[None]:
+    """Functions traced inside this context use XLA's own convolution and pooling everywhere.
+
+    For comparisons (``benchmarks/models.py`` times the zoo both ways); the choice is made when a
+    function is traced, so trace (``jit``/``lower``) a fresh function inside the context.
+    """
+    previous = getattr(_STATE, "xla", False)
+    _STATE.xla = True
+    try:
+        yield
+    finally:
+        _STATE.xla = previous
+
+
+def _plain_xla_active() -> bool:
+    return getattr(_STATE, "xla", False)
 
 
 def _pads(padding, in_spatial, window, strides) -> tuple[tuple[int, int], ...]:
@@ -121,7 +143,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     plain = _plain(jnp.shape(lhs), jnp.shape(rhs), dimension_numbers, lhs_dilation, rhs_dilation,
                    feature_group_count, batch_group_count) and out_sharding is None
     if lowering == "auto":
-        lowering = "xla" if not plain else choose_lowering(
+        lowering = "xla" if not plain or _plain_xla_active() else choose_lowering(
             jnp.shape(lhs), jnp.shape(rhs), window_strides, padding, dimension_numbers=dimension_numbers)
     if lowering == "xla":
         kw = {} if out_sharding is None else {"out_sharding": out_sharding}
@@ -175,6 +197,8 @@ def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Seque
     window, strides = _check_pool(x, window, strides)
     pads = _pool_pads(padding, jnp.shape(x)[1:3], window, strides)
     b, h, w, c = jnp.shape(x)
+    if _plain_xla_active():
+        return _reduce_window_max(x, window, strides, pads)
     if (jax.default_backend() == "cpu" and window == strides and pads == ((0, 0), (0, 0))
             and h % window[0] == 0 and w % window[1] == 0):
         return x.reshape(b, h // window[0], window[0], w // window[1], window[1], c).max(axis=(2, 4))
@@ -184,6 +208,8 @@ def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Seque
 def avg_pool(x: jax.Array, window: int | Sequence[int] = 2) -> jax.Array:
     """Non-overlapping ``window`` average pooling without padding (``VALID``; trailing rows/columns dropped)."""
     window, _ = _check_pool(x, window, None)
+    if _plain_xla_active():
+        return lax.reduce_window(x, 0.0, lax.add, (1, *window, 1), (1, *window, 1), "VALID") / (window[0] * window[1])
     b, h, w, c = jnp.shape(x)
     ho, wo = h // window[0], w // window[1]
     x = x[:, : ho * window[0], : wo * window[1]]
@@ -270,4 +296,4 @@ def with_fast_ops(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 __all__ = ["LOWERINGS", "avg_pool", "choose_lowering", "conv_general_dilated", "conv_with",
-           "max_pool", "with_fast_ops"]
+           "max_pool", "plain_xla", "with_fast_ops"]
