@@ -35,20 +35,37 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+from torch.nn import functional as F
 
-from benchmarks.common import Row, Timing, describe, jax_row, machine_description, parser, settings, table, time_group, torch_row, write_results  # noqa: E402
-from benchmarks.peers.torch_models import convnet_from_jaxviz, lenet_from_jaxviz, nhwc_to_nchw, squeezenet_from_jaxviz  # noqa: E402
-from jaxviz import attribution  # noqa: E402
-from jaxviz.models import ops  # noqa: E402
-from jaxviz.models.squeezenet import squeezenet  # noqa: E402
-from jaxviz.models.zoo import convnet, lenet  # noqa: E402
-from jaxviz.train import make_train_step, predict  # noqa: E402
+from benchmarks.common import (
+    Row,
+    Timing,
+    describe,
+    jax_row,
+    machine_description,
+    parser,
+    settings,
+    table,
+    time_group,
+    torch_row,
+    write_results,
+)
+from benchmarks.peers.torch_models import (
+    convnet_from_jaxviz,
+    lenet_from_jaxviz,
+    nhwc_to_nchw,
+    squeezenet_from_jaxviz,
+)
+from jaxviz import attribution
+from jaxviz.models import ops
+from jaxviz.models.squeezenet import squeezenet
+from jaxviz.models.zoo import convnet, lenet
+from jaxviz.train import make_train_step, predict
 
 NAME = "models"
 TORCH_THREADS = 2
@@ -244,12 +261,13 @@ def layer_rows(timer) -> list:
 
 
 NOTES = """\
-Notes. On an idle CPU like this one XLA's convolutions measured 1.6-2.6x slower than PyTorch's
-(oneDNN) for the same small nets, forward and backward (see the design notes), so ratios above 1
-are expected on the convolution-bound rows there; jaxviz targets accelerators, and a GPU rerun
-gives the numbers that matter. Both implementations share the process and the cores and are timed
-in alternating rounds, so load from other processes falls on both alike; absolute times on a shared
-2-core machine are indicative only.
+Notes. "jaxviz" rows use the zoo as shipped: convolutions and pooling of `jaxviz.models.ops`,
+lowered by shape on CPU (the lowering of each layer row in brackets); "XLA ops (before)" rows trace
+the same code under `ops.plain_xla()`, i.e. XLA's own convolution, `reduce_window` pooling and its
+`select_and_scatter` derivative, as the zoo was before. Their ratio to each other is the speed-up of
+the lowerings. All variants share the process and the cores and are timed in alternating rounds,
+so load from other processes falls on all alike; absolute times on a shared 2-core machine are
+indicative only. The eager rows time one call (the second) and are noisier.
 """
 
 OVERSUBSCRIBED = """\
@@ -264,9 +282,12 @@ def main(argv=None) -> list:
     p = parser(__doc__.splitlines()[0], NAME)
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer rows")
     p.add_argument("--rounds", type=int, default=4, help="alternating timing rounds per case")
+    p.add_argument("--iters", type=int, default=None, help="timed calls per variant (default 20, --quick 3)")
     args = p.parse_args(argv)
     timer, out, md = settings(args, NAME)
     timer["rounds"] = args.rounds
+    if args.iters:
+        timer["iters"] = args.iters
     torch.set_num_threads(TORCH_THREADS)
     print(describe(machine_description()), flush=True)
     load_start = os.getloadavg()[0]

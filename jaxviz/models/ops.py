@@ -197,12 +197,12 @@ def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Seque
     """
     window, strides = _check_pool(x, window, strides)
     pads = _pool_pads(padding, jnp.shape(x)[1:3], window, strides)
-    b, h, w, c = jnp.shape(x)
+    h, w = jnp.shape(x)[1:3]
     if _plain_xla_active():
         return _reduce_window_max(x, window, strides, pads)
     if (jax.default_backend() == "cpu" and window == strides and pads == ((0, 0), (0, 0))
             and h % window[0] == 0 and w % window[1] == 0):
-        return x.reshape(b, h // window[0], window[0], w // window[1], window[1], c).max(axis=(2, 4))
+        return _split_windows(x, window).max(axis=(2, 4))
     return _max_pool(x, window, strides, pads)
 
 
@@ -211,10 +211,20 @@ def avg_pool(x: jax.Array, window: int | Sequence[int] = 2) -> jax.Array:
     window, _ = _check_pool(x, window, None)
     if _plain_xla_active():
         return lax.reduce_window(x, 0.0, lax.add, (1, *window, 1), (1, *window, 1), "VALID") / (window[0] * window[1])
-    b, h, w, c = jnp.shape(x)
+    h, w = jnp.shape(x)[1:3]
     ho, wo = h // window[0], w // window[1]
-    x = x[:, : ho * window[0], : wo * window[1]]
-    return x.reshape(b, ho, window[0], wo, window[1], c).mean(axis=(2, 4))
+    return _split_windows(x[:, : ho * window[0], : wo * window[1]], window).mean(axis=(2, 4))
+
+
+def _split_windows(x, window):
+    """``(B, H, W, C)`` -> ``(B, H/h, h, W/w, w, C)``, keeping an explicit sharding of the batch axes."""
+    b, h, w, c = jnp.shape(x)
+    shape = (b, h // window[0], window[0], w // window[1], window[1], c)
+    spec = tuple(getattr(getattr(jax.typeof(x), "sharding", None), "spec", ()) or ())
+    if not any(s is not None for s in spec):
+        return x.reshape(shape)
+    spec = spec + (None,) * (4 - len(spec))
+    return lax.reshape(x, shape, out_sharding=jax.sharding.PartitionSpec(spec[0], spec[1], None, spec[2], None, spec[3]))
 
 
 def _reduce_window_max(x, window, strides, pads):
@@ -254,7 +264,7 @@ def _max_pool_jvp(window, strides, pads, primals, tangents):
 
 @functools.cache
 def _fast_ops_interpreter() -> type:
-    from jaxviz.attribution import _jaxpr as J  # noqa: PLC0415 - jaxviz.attribution imports jaxviz.models
+    from jaxviz.attribution import _jaxpr as J
 
     class _FastOps(J.Interpreter):
         def wants(self, jaxpr) -> bool:

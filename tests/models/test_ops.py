@@ -37,11 +37,11 @@ def _conv_case(key, b, hw, cin, cout, k):
 )
 def test_conv_lowerings_equal_xla_forward_and_both_gradients(lowering, hw, cin, cout, k, strides, padding):
     x, w = _conv_case(jax.random.key(hw * cin + k), 2, hw, cin, cout, k)
-    ref = lambda x, w: lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC)  # noqa: E731
-    new = lambda x, w: ops.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC, lowering=lowering)  # noqa: E731
+    ref = lambda x, w: lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC)
+    new = lambda x, w: ops.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC, lowering=lowering)
     _close(jax.jit(new)(x, w), jax.jit(ref)(x, w))
     # a non-uniform cotangent so that every output position weighs differently
-    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))  # noqa: E731
+    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
     gn, gr = jax.jit(jax.grad(loss(new), (0, 1)))(x, w), jax.jit(jax.grad(loss(ref), (0, 1)))(x, w)
     _close(gn[0], gr[0])
     _close(gn[1], gr[1])
@@ -86,9 +86,9 @@ def _reference_pool(x, window, strides, pads):
 )
 def test_max_pool_equals_reduce_window_with_gradients(window, strides, padding, pads, hw):
     x = jax.random.normal(jax.random.key(hw), (2, hw, hw, 3))  # continuous values: no ties
-    new = lambda x: ops.max_pool(x, window, strides, padding)  # noqa: E731
-    ref = lambda x: _reference_pool(x, window, strides, pads)  # noqa: E731
-    loss = lambda f: lambda x: jnp.sum(jnp.sin(3 * f(x)))  # noqa: E731
+    new = lambda x: ops.max_pool(x, window, strides, padding)
+    ref = lambda x: _reference_pool(x, window, strides, pads)
+    loss = lambda f: lambda x: jnp.sum(jnp.sin(3 * f(x)))
     t = jax.random.normal(jax.random.key(1), x.shape)
 
     @jax.jit
