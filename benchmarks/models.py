@@ -62,6 +62,7 @@ from benchmarks.peers.torch_models import (
     squeezenet_from_jaxviz,
 )
 from jaxviz import attribution
+from jaxviz.data import photo, resize
 from jaxviz.models import ops
 from jaxviz.models.squeezenet import squeezenet
 from jaxviz.models.zoo import convnet, lenet
@@ -260,6 +261,72 @@ def layer_rows(timer) -> list:
     return rows
 
 
+def im2col_from(fn, channels):
+    """``fn`` traced with im2col used from ``channels`` input channels (``ops.IM2COL_MIN_CHANNELS``)."""
+
+    def traced(*args):
+        old, ops.IM2COL_MIN_CHANNELS = ops.IM2COL_MIN_CHANNELS, channels
+        try:
+            return fn(*args)
+        finally:
+            ops.IM2COL_MIN_CHANNELS = old
+
+    return traced
+
+
+def probe_rows(timer) -> list:
+    """Why the shipped choices: whole-network variants of the lowering and of the chunking, interleaved."""
+    rows = []
+    shipped = f"shipped (im2col from {ops.IM2COL_MIN_CHANNELS} ch)"
+
+    def variant_rows(benchmark, case, tm, items, unit="img"):
+        ref = tm[shipped]
+        return [jax_row(benchmark, case, t, ref, impl=name, items=items, unit=unit, notes="ratio vs the shipped variant")
+                for name, t in tm.items()]
+
+    model = squeezenet()
+    x = jnp.asarray(np.random.default_rng(0).uniform(size=(SQUEEZE_BATCH, SQUEEZE_SIZE, SQUEEZE_SIZE, 3)).astype(np.float32))
+    t = jnp.arange(SQUEEZE_BATCH, dtype=jnp.int32)
+
+    def input_grad(m, x, t):
+        return jax.grad(lambda x: jnp.take_along_axis(m(x), t[:, None], axis=1).sum())(x)
+
+    fns = {shipped: (input_grad, (model, x, t)),
+           "im2col from 32 ch": (im2col_from(lambda *a: input_grad(*a), 32), (model, x, t)),
+           "no im2col": (im2col_from(lambda *a: input_grad(*a), 1 << 30), (model, x, t)),
+           "plain XLA": (xla(lambda *a: input_grad(*a)), (model, x, t))}
+    rows += variant_rows("probe-lowering", f"SqueezeNet input gradient, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px",
+                         time_group(fns, {}, **timer), SQUEEZE_BATCH)
+
+    net = convnet((32, 32, 3), 10, key=jax.random.key(0))
+    optimizer = optax.adam(1e-3)
+    rng = np.random.default_rng(1)
+    args = (net.params, optimizer.init(net.params), jnp.asarray(rng.uniform(size=(STEP_BATCH, 32, 32, 3)).astype(np.float32)),
+            jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)))
+    fns = {shipped: (make_train_step(net, optimizer), args),
+           "no im2col": (im2col_from(make_train_step(net, optimizer), 1 << 30), args),
+           "plain XLA": (xla(make_train_step(net, optimizer)), args)}
+    rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
+
+    photos_ = jnp.asarray(np.stack([resize(photo(n), SQUEEZE_SIZE) for n in ("chelsea", "coffee", "astronaut", "rocket")] * (SQUEEZE_BATCH // 4)))
+    targets = jnp.argmax(jax.jit(lambda m, x: m(x))(model, photos_), axis=1).astype(jnp.int32)
+    key = jax.random.key(0)
+    samples = 10
+    slow = dict(warmup=0, iters=2, min_time=0.0, rounds=2)
+    for method, call in (("smoothgrad", lambda c: lambda m, x, t: attribution.smoothgrad(attribution.gradient, m, x, t, key=key, samples=samples, sigma=0.15, chunk_size=c)),
+                         ("integrated_gradients", lambda c: lambda m, x, t: attribution.integrated_gradients(m, x, t, steps=samples, chunk_size=c))):
+        fns = {'chunk_size="auto" (shipped)': (call("auto"), (model, photos_, targets)), "chunk_size=5": (call(5), (model, photos_, targets)),
+               "one raw gradient": (input_grad, (model, photos_, targets))}
+        tm = time_group(fns, {}, **slow)
+        raw = tm.pop("one raw gradient")
+        ref = tm['chunk_size="auto" (shipped)']
+        case = f"{method}, {samples} passes, SqueezeNet batch {SQUEEZE_BATCH} of photos"
+        rows += [jax_row("probe-chunking", case, t_, ref, impl=name, items=SQUEEZE_BATCH,
+                         notes=f"ratio vs auto; {t_.steady_s / (samples * raw.steady_s):.2f}x {samples} raw gradients ({raw.steady_s:.3f} s each)")
+                 for name, t_ in tm.items()]
+    return rows
+
+
 NOTES = """\
 Notes. "jaxviz" rows use the zoo as shipped: convolutions and pooling of `jaxviz.models.ops`,
 lowered by shape on CPU (the lowering of each layer row in brackets); "XLA ops (before)" rows trace
@@ -283,6 +350,8 @@ def main(argv=None) -> list:
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer rows")
     p.add_argument("--rounds", type=int, default=4, help="alternating timing rounds per case")
     p.add_argument("--iters", type=int, default=None, help="timed calls per variant (default 20, --quick 3)")
+    p.add_argument("--probes", action="store_true",
+                   help="only the lowering and chunking probes (jaxviz variants, no peer); JSON results/models-probes.json")
     args = p.parse_args(argv)
     timer, out, md = settings(args, NAME)
     timer["rounds"] = args.rounds
@@ -292,6 +361,14 @@ def main(argv=None) -> list:
     print(describe(machine_description()), flush=True)
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
+    if args.probes:
+        rows = probe_rows(timer)
+        print(table(rows))
+        out = args.out or out.with_name("models-probes.json")
+        write_results(NAME + "-probes", rows, out, args.results_md, command="python benchmarks/models.py" + "".join(" " + a for a in (argv if argv is not None else sys.argv[1:])),
+                      config=dict(timer, load_avg_start=load_start, load_avg_end=os.getloadavg()[0], seconds=round(time.perf_counter() - t0, 1)))
+        print(f"wrote {out}")
+        return rows
     rows, _ = squeezenet_rows(timer)
     rows += step_rows(timer, "lenet", lenet((28, 28, 1), 10, key=jax.random.key(0)), (28, 28, 1))
     rows += step_rows(timer, "convnet", convnet((32, 32, 3), 10, key=jax.random.key(0)), (32, 32, 3))

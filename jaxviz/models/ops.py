@@ -39,9 +39,10 @@ from jaxviz.errors import JaxvizError
 
 LOWERINGS = ("auto", "xla", "dot", "im2col")
 # im2col + dot beats XLA's CPU convolution when the output image is small and the kernel reads many
-# input channels (measured in whole networks, interleaved, on a 2-core Xeon: ConvNet's 128->128
-# 3x3 at 16 and 8 px make its Adam step 0.71x as long; SqueezeNet's 3x3 with 32-64 input channels
-# at 28 and 14 px made its input gradient 1.11x as long, so they stay XLA's).
+# input channels (whole networks, interleaved, 2-core Xeon; `benchmarks/models.py --probes`):
+# ConvNet's 128->128 3x3 at 16 and 8 px make its Adam step 0.71-0.81x as long; SqueezeNet's 3x3
+# with 32-64 input channels at 28 and 14 px made its input gradient 1.03-1.13x as long, so they
+# stay XLA's.
 IM2COL_MAX_PIXELS = 32 * 32
 IM2COL_MIN_CHANNELS = 128
 _STATE = threading.local()  # .xla: plain_xla() is active in this thread
