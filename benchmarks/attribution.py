@@ -93,6 +93,7 @@ SLOW = {
     "rounds": 1,
 }  # calls of > 10 s: one timed call after the first
 ONCE = "once"  # Captum occlusion (minutes per call): its single (first) call is the measurement; jaxviz as SLOW
+JAXVIZ_CHUNK = None  # --jaxviz-chunk: jaxviz's chunk_size for all chunked methods (e.g. "auto", its default)
 QUICK_FAST = {"warmup": 0, "iters": 2, "min_time": 0.0, "rounds": 2}
 
 
@@ -140,13 +141,15 @@ def j_gradient(m, x, t):
     return A.gradient(m, x, t)
 
 
-def j_smoothgrad(m, x, t, key, samples=SAMPLES, chunk=SG_CHUNK):
+def j_smoothgrad(m, x, t, key, samples=None, chunk=None):  # None: the settings of this run (globals)
+    samples, chunk = samples or SAMPLES, chunk or JAXVIZ_CHUNK or SG_CHUNK
     return A.smoothgrad(
         A.gradient, m, x, t, key=key, samples=samples, sigma=SIGMA, chunk_size=chunk
     )
 
 
-def j_ig(m, x, t, steps=STEPS, chunk=IG_CHUNK):
+def j_ig(m, x, t, steps=None, chunk=None):
+    steps, chunk = steps or STEPS, chunk or JAXVIZ_CHUNK or IG_CHUNK
     return A.integrated_gradients(
         m,
         x,
@@ -166,7 +169,8 @@ def j_deconv(m, x, t):
     return A.deconvnet(m, x, t)
 
 
-def j_occlusion(m, x, t, chunk=OCC_CHUNK, stride=STRIDE):
+def j_occlusion(m, x, t, chunk=None, stride=STRIDE):
+    chunk = chunk or JAXVIZ_CHUNK or OCC_CHUNK
     maps = A.occlusion(
         m,
         x,
@@ -386,14 +390,14 @@ def run(args) -> None:
           for kind, what, raw in (("grad", "gradient", raw_gradient), ("fwd", "forward", raw_forward))],
         ("gradient", j_gradient, (model, xj, tj), "gradient", (1, 1), "grad", fast, "signed; Captum Saliency(abs=False)"),
         ("smoothgrad", j_smoothgrad, (model, xj, tj, key), "smoothgrad", (SAMPLES, SAMPLES), "grad", SLOW,
-         f"{SAMPLES} samples, sigma {SIGMA}; jaxviz chunk_size={SG_CHUNK}, Captum nt_samples_batch_size={SG_CHUNK}"),
+         f"{SAMPLES} samples, sigma {SIGMA}; jaxviz chunk_size={JAXVIZ_CHUNK or SG_CHUNK}, Captum nt_samples_batch_size={SG_CHUNK}"),
         ("integrated_gradients", j_ig, (model, xj, tj), "integrated_gradients", (STEPS, STEPS), "grad", SLOW,
-         f"{STEPS} Gauss-Legendre steps, black baseline; jaxviz chunk_size={IG_CHUNK}, Captum internal_batch_size={IG_CHUNK * batch}"),
+         f"{STEPS} Gauss-Legendre steps, black baseline; jaxviz chunk_size={JAXVIZ_CHUNK or IG_CHUNK}, Captum internal_batch_size={IG_CHUNK * batch}"),
         ("guided_backprop", j_guided, (model, xj, tj), "guided_backprop", (1, 1), "grad", fast, "Captum GuidedBackprop (ReLU module hooks)"),
         ("deconvnet", j_deconv, (model, xj, tj), "deconvnet", (1, 1), "grad", fast, "Captum Deconvolution"),
         ("occlusion", j_occlusion, (model, xj, tj), "occlusion", (nw + 1, nw + 1), "fwd", ONCE,
          (f"window {WINDOW} stride {STRIDE} fill {FILL}, logits; {nw} windows per image on both sides (border ones cropped); "
-         f"jaxviz chunk_size={OCC_CHUNK}, Captum perturbations_per_eval={OCC_CHUNK}")),
+         f"jaxviz chunk_size={JAXVIZ_CHUNK or OCC_CHUNK}, Captum perturbations_per_eval={OCC_CHUNK}")),
         ("grad_cam", j_gradcam, (model, xj, tj), "grad_cam", (1, 1), "grad", fast, f"layer {LAYER}, ReLU, bilinear upsampling"),
         ("fullgrad", j_fullgrad, (model, xj, tj), None, (1, None), "grad", fast, "no FullGrad in Captum: peer n/a"),
     ]  # fmt: skip
@@ -546,6 +550,9 @@ def run(args) -> None:
         command += f" --batch {args.batch}"
     if args.methods:
         command += f" --methods {args.methods}"
+    for flag in ("samples", "steps", "chunk", "jaxviz_chunk"):
+        if getattr(args, flag) is not None:
+            command += f" --{flag.replace('_', '-')} {getattr(args, flag)}"
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     shard_rec = (
         dict(sharded, date=now, command=command) if sharded else _previous_sharded()
@@ -627,6 +634,7 @@ OVERSUBSCRIBED = """\
 
 
 def main(argv=None) -> None:
+    global SAMPLES, STEPS, SG_CHUNK, IG_CHUNK, JAXVIZ_CHUNK, LOOP_PASSES
     p = parser(__doc__.splitlines()[0], NAME)
     p.add_argument(
         "--sharded",
@@ -642,13 +650,22 @@ def main(argv=None) -> None:
     p.add_argument(
         "--methods", default=None, help="comma-separated subset of methods to time"
     )
+    p.add_argument("--samples", type=int, default=None, help=f"SmoothGrad samples (default {SAMPLES})")
+    p.add_argument("--steps", type=int, default=None, help=f"IG steps (default {STEPS})")
+    p.add_argument("--chunk", type=int, default=None, help=f"SmoothGrad/IG copies per pass on both sides (default {SG_CHUNK})")
+    p.add_argument("--jaxviz-chunk", default=None, help="jaxviz chunk_size of every chunked method instead ('auto': the library default)")
     p.add_argument(
         "--no-memory",
         dest="memory",
         action="store_false",
         help="skip the compile-time memory analysis",
     )
-    run(p.parse_args(argv))
+    args = p.parse_args(argv)
+    SAMPLES, STEPS = args.samples or SAMPLES, args.steps or STEPS
+    SG_CHUNK = IG_CHUNK = args.chunk or SG_CHUNK
+    JAXVIZ_CHUNK = None if args.jaxviz_chunk is None else (args.jaxviz_chunk if args.jaxviz_chunk == "auto" else int(args.jaxviz_chunk))
+    LOOP_PASSES = {"grad": (SAMPLES, SG_CHUNK), "fwd": (5 * OCC_CHUNK, OCC_CHUNK)}
+    run(args)
 
 
 if __name__ == "__main__":

@@ -193,6 +193,48 @@ def time_pair(
     )
 
 
+def time_group(
+    jax_fns: dict[str, tuple[Callable, tuple]],
+    torch_fns: dict[str, tuple[Callable, tuple]],
+    *,
+    warmup: int = FULL["warmup"],
+    iters: int = FULL["iters"],
+    min_time: float = FULL["min_time"],
+    rounds: int = 4,
+    inference: bool = True,
+    max_iters: int = 1000,
+) -> dict[str, Timing]:
+    """:func:`time_pair` for several JAX variants and torch peers: ``{name: Timing}``.
+
+    Every JAX function is traced and compiled first, then all of them are timed in ``rounds``
+    alternating blocks (each JAX variant, then each torch peer), so that a change of machine load
+    falls on every variant alike.
+    """
+    import torch
+
+    ctx = torch.inference_mode if inference else contextlib.nullcontext
+    prepared = {name: _prepare_jax(fn, args) for name, (fn, args) in jax_fns.items()}
+    firsts = {}
+    with ctx():
+        for name, (fn, args) in torch_fns.items():
+            t0 = time.perf_counter()
+            fn(*args)
+            firsts[name] = time.perf_counter() - t0
+    per_round = max(1, -(-iters // rounds))
+    times: dict[str, list[float]] = {name: [] for name in (*jax_fns, *torch_fns)}
+    for r in range(rounds):
+        w = warmup if r == 0 else 1
+        for name, (call, *_rest) in prepared.items():
+            times[name] += _median_loop(call, w, per_round, min_time / rounds, max_iters // rounds)
+        with ctx():
+            for name, (fn, args) in torch_fns.items():
+                times[name] += _median_loop(lambda fn=fn, args=args: fn(*args), w, per_round, min_time / rounds, max_iters // rounds)
+    out = {name: Timing(statistics.median(times[name]), tuple(times[name]), first_call_s=first, trace_s=trace_s, compile_s=compile_s)
+           for name, (_call, trace_s, compile_s, first) in prepared.items()}
+    out.update({name: Timing(statistics.median(times[name]), tuple(times[name]), first_call_s=firsts[name]) for name in torch_fns})
+    return out
+
+
 def _spread(t: Timing) -> str:
     return f"n={len(t.times)}, IQR {t.iqr_s:.3g}s"
 

@@ -1,12 +1,21 @@
 """Model zoo benchmark: jaxviz against plain PyTorch with the same weights, in one process.
 
-Cases:
+Cases (each jaxviz case twice: with the zoo's shape-chosen lowerings of ``jaxviz.models.ops``,
+and traced under ``ops.plain_xla()``, i.e. XLA's own convolution and pooling as before them):
   forward     SqueezeNet 1.1, batch 16 at 227x227, ``jax.jit(lambda m, x: m(x))`` vs the torch peer
               (``benchmarks/peers/torch_models.py``) under ``torch.inference_mode``.
   input-grad  gradient of the sum of the target-class logits with respect to the input pixels,
               same batch and nets (per-example targets).
-  train-step  LeNet-5 training step, Adam(1e-3) on softmax cross-entropy, batch 256 of 28x28x1:
-              ``jaxviz.train.make_train_step`` vs ``loss.backward(); opt.step()`` in torch.
+  train-step  LeNet-5 (batch 256 of 28x28x1) and ConvNet (batch 256 of 32x32x3) training steps,
+              Adam(1e-3) on softmax cross-entropy: ``jaxviz.train.make_train_step`` vs
+              ``loss.backward(); opt.step()`` in torch.
+  layer-fwd / layer-grad
+              every SqueezeNet layer type at its size in the 227 px net (batch 16): forward, and
+              gradient with respect to the input of ``<r, layer(x)>`` for a fixed random ``r``.
+  eager       calls as a user types them, no ``jit`` of their own: ``jaxviz.attribution.gradient``
+              on the SqueezeNet batch and ``jaxviz.train.predict`` of LeNet on 10,000 images
+              (batches of 1000), each called twice; the second call is timed (the first is in the
+              compile column).
 
 Both sides take their native layout (NHWC for jaxviz, NCHW for torch), converted once outside the
 timed region; both apply the Caffe preprocessing inside the forward pass. torch runs with 2
@@ -19,32 +28,74 @@ threads. Usage::
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+from torch.nn import functional as F
 
-from benchmarks.common import describe, jax_row, machine_description, parser, settings, table, time_pair, torch_row, write_results  # noqa: E402
-from benchmarks.peers.torch_models import lenet_from_jaxviz, nhwc_to_nchw, squeezenet_from_jaxviz  # noqa: E402
-from jaxviz.models.squeezenet import squeezenet  # noqa: E402
-from jaxviz.models.zoo import lenet  # noqa: E402
-from jaxviz.train import make_train_step  # noqa: E402
+from benchmarks.common import (
+    Row,
+    Timing,
+    describe,
+    jax_row,
+    machine_description,
+    parser,
+    settings,
+    table,
+    time_group,
+    torch_row,
+    write_results,
+)
+from benchmarks.peers.torch_models import (
+    convnet_from_jaxviz,
+    lenet_from_jaxviz,
+    nhwc_to_nchw,
+    squeezenet_from_jaxviz,
+)
+from jaxviz import attribution
+from jaxviz.data import photo, resize
+from jaxviz.models import ops
+from jaxviz.models.squeezenet import squeezenet
+from jaxviz.models.zoo import convnet, lenet
+from jaxviz.train import make_train_step, predict
 
 NAME = "models"
 TORCH_THREADS = 2
 SQUEEZE_BATCH, SQUEEZE_SIZE = 16, 227
-LENET_BATCH = 256
+STEP_BATCH = 256
+PREDICT_N, PREDICT_BATCH = 10_000, 1000
+AFTER, BEFORE, PEER = "jaxviz", "jaxviz, XLA ops (before)", "torch"
 
 
-def squeezenet_rows(timer) -> list:
+def xla(fn):
+    """``fn`` traced under ``ops.plain_xla()``: XLA's own convolution and pooling (the zoo before ops)."""
+
+    def traced(*args):
+        with ops.plain_xla():
+            return fn(*args)
+
+    return traced
+
+
+def three_rows(benchmark, case, timings, *, items, unit="img", impls=("", "", "")) -> list[Row]:
+    peer = timings[PEER]
+    return [
+        jax_row(benchmark, case, timings[AFTER], peer, impl=AFTER + impls[0], items=items, unit=unit),
+        jax_row(benchmark, case, timings[BEFORE], peer, impl=BEFORE + impls[1], items=items, unit=unit),
+        torch_row(benchmark, case, peer, impl=PEER + impls[2], items=items, unit=unit),
+    ]
+
+
+def squeezenet_rows(timer) -> tuple[list, Timing]:
     model = squeezenet()
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(SQUEEZE_BATCH, SQUEEZE_SIZE, SQUEEZE_SIZE, 3)).astype(np.float32)
@@ -59,10 +110,9 @@ def squeezenet_rows(timer) -> list:
     def forward(m, x):
         return m(x)
 
-    jt, tt_ = time_pair(forward, (model, xj), net, (xt,), **timer)
-    case = f"SqueezeNet 1.1 forward, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px"
-    rows.append(jax_row("forward", case, jt, tt_, impl="jaxviz jit(model(x))", items=SQUEEZE_BATCH))
-    rows.append(torch_row("forward", case, tt_, impl="torch peer (inference_mode)", items=SQUEEZE_BATCH))
+    tm = time_group({AFTER: (forward, (model, xj)), BEFORE: (xla(lambda m, x: m(x)), (model, xj))}, {PEER: (net, (xt,))}, **timer)
+    rows += three_rows("forward", f"SqueezeNet 1.1 forward, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px", tm,
+                       items=SQUEEZE_BATCH, impls=(" jit(model(x))", "", " peer (inference_mode)"))
 
     # (b) input gradient of the target-class logits
     def input_grad(m, x, t):
@@ -74,49 +124,217 @@ def squeezenet_rows(timer) -> list:
     def torch_input_grad(x, t):
         return torch.autograd.grad(net_g(x).gather(1, t).sum(), x)[0]
 
-    jt, tt_ = time_pair(input_grad, (model, xj, tj), torch_input_grad, (xg, tt), inference=False, **timer)
+    tm = time_group({AFTER: (input_grad, (model, xj, tj)), BEFORE: (xla(lambda m, x, t: input_grad(m, x, t)), (model, xj, tj))},
+                    {PEER: (torch_input_grad, (xg, tt))}, inference=False, **timer)
     case = f"SqueezeNet 1.1 input gradient of target logits, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px"
-    rows.append(jax_row("input-grad", case, jt, tt_, impl="jaxviz jit(grad)", items=SQUEEZE_BATCH))
-    rows.append(torch_row("input-grad", case, tt_, impl="torch peer (autograd.grad)", items=SQUEEZE_BATCH))
-    return rows
+    rows += three_rows("input-grad", case, tm, items=SQUEEZE_BATCH, impls=(" jit(grad)", "", " peer (autograd.grad)"))
+    peer_grad = tm[PEER]
+
+    # (c) eager attribution call: compiled on the first call, cached for the second
+    t0 = time.perf_counter()
+    jax.block_until_ready(attribution.gradient(model, x, targets))
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jax.block_until_ready(attribution.gradient(model, x, targets))
+    second = time.perf_counter() - t0
+    rows.append(Row("eager", f"jaxviz.attribution.gradient(model, x, t), SqueezeNet batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px",
+                    "jaxviz (eager call, no user jit)", first, second, second / peer_grad.steady_s,
+                    f"second call timed (n=1); first call in the compile column; peer: the torch input-grad row ({peer_grad.steady_s:.4f} s)",
+                    items=SQUEEZE_BATCH))
+    return rows, peer_grad
 
 
-def lenet_rows(timer) -> list:
-    model = lenet((28, 28, 1), 10, key=jax.random.key(0))
+def step_rows(timer, name, model, shape) -> list:
     rng = np.random.default_rng(1)
-    x = rng.uniform(size=(LENET_BATCH, 28, 28, 1)).astype(np.float32)
-    y = rng.integers(0, 10, size=LENET_BATCH).astype(np.int32)
+    x = rng.uniform(size=(STEP_BATCH, *shape)).astype(np.float32)
+    y = rng.integers(0, 10, size=STEP_BATCH).astype(np.int32)
     optimizer = optax.adam(1e-3)
-    step = make_train_step(model, optimizer)
     params = model.params
     opt_state = optimizer.init(params)
-
-    net = lenet_from_jaxviz(model).train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    peer = {"lenet": lenet_from_jaxviz, "convnet": convnet_from_jaxviz}[name](model).train()
     xt, yt = nhwc_to_nchw(x), torch.from_numpy(y.astype(np.int64))
+    np.testing.assert_allclose(peer(xt).detach().numpy(), np.asarray(model(x)), rtol=1e-4, atol=1e-5)  # same function
+    opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
 
     def torch_step(x, y):
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
+        loss = F.cross_entropy(peer(x), y)
         loss.backward()
         opt.step()
         return loss
 
-    jt, tt_ = time_pair(step, (params, opt_state, jnp.asarray(x), jnp.asarray(y)), torch_step, (xt, yt), inference=False, **timer)
-    case = f"LeNet-5 train step, Adam, batch {LENET_BATCH}, 28x28x1"
+    args = (params, opt_state, jnp.asarray(x), jnp.asarray(y))
+    step_after, step_before = make_train_step(model, optimizer), make_train_step(model, optimizer)  # two jit caches
+    tm = time_group({AFTER: (step_after, args), BEFORE: (xla(step_before), args)}, {PEER: (torch_step, (xt, yt))},
+                    inference=False, **timer)
+    label = {"lenet": "LeNet-5", "convnet": "ConvNet (width 128, instance norm)"}[name]
+    case = f"{label} train step, Adam, batch {STEP_BATCH}, {'x'.join(map(str, shape))}"
+    return three_rows("train-step", case, tm, items=STEP_BATCH, unit="ex", impls=(" make_train_step", "", " (backward + Adam.step)"))
+
+
+def predict_rows() -> list:
+    model = lenet((28, 28, 1), 10, key=jax.random.key(0))
+    x = np.random.default_rng(2).uniform(size=(PREDICT_N, 28, 28, 1)).astype(np.float32)
+    net = lenet_from_jaxviz(model).eval()
+    xt = nhwc_to_nchw(x)
+
+    def torch_predict():
+        with torch.inference_mode():
+            return np.concatenate([net(xt[i : i + PREDICT_BATCH]).argmax(1).numpy() for i in range(0, PREDICT_N, PREDICT_BATCH)])
+
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        labels = predict(model, x, batch_size=PREDICT_BATCH)
+        times.append(time.perf_counter() - t0)
+    torch_predict()
+    peer = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        peer_labels = torch_predict()
+        peer.append(time.perf_counter() - t0)
+    agree = float((labels == peer_labels).mean())
+    case = f"jaxviz.train.predict, LeNet-5, {PREDICT_N} images in batches of {PREDICT_BATCH}"
+    peer_t = statistics.median(peer)
     return [
-        jax_row("train-step", case, jt, tt_, impl="jaxviz make_train_step", items=LENET_BATCH, unit="ex"),
-        torch_row("train-step", case, tt_, impl="torch (backward + Adam.step)", items=LENET_BATCH, unit="ex"),
+        Row("eager", case, "jaxviz predict (second call)", times[0], times[1], times[1] / peer_t,
+            f"second call timed (n=1); first call in the compile column; labels agree with torch on {agree:.1%}", items=PREDICT_N),
+        Row("eager", case, "torch (eval, argmax per batch)", peer[0], peer_t, None, f"n={len(peer)}", items=PREDICT_N),
     ]
 
 
+# Every SqueezeNet layer type at its size in the 227 px net: (label, input HWC, kernel, cout, stride, padding)
+LAYERS = [
+    ("conv1 3x3/2, 3->64", (227, 227, 3), 3, 64, 2, "VALID"),
+    ("squeeze1x1 64->16", (56, 56, 64), 1, 16, 1, "VALID"),
+    ("expand1x1 16->64", (56, 56, 16), 1, 64, 1, "VALID"),
+    ("expand3x3 16->64", (56, 56, 16), 3, 64, 1, "SAME"),
+    ("squeeze1x1 256->32", (28, 28, 256), 1, 32, 1, "VALID"),
+    ("expand3x3 32->128", (28, 28, 32), 3, 128, 1, "SAME"),
+    ("expand3x3 64->256", (14, 14, 64), 3, 256, 1, "SAME"),
+    ("conv10 1x1 512->1000", (14, 14, 512), 1, 1000, 1, "VALID"),
+]
+POOLS = [(113, 64), (56, 128), (28, 256)]  # max pool 3x3/2 ceil mode inputs
+
+
+def layer_rows(timer) -> list:
+    rng = np.random.default_rng(3)
+    rows = []
+    cases = []
+    for label, hwc, k, cout, stride, pad in LAYERS:
+        w = (rng.standard_normal((k, k, hwc[2], cout)) / np.sqrt(k * k * hwc[2])).astype(np.float32)
+        wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+        padding = (k // 2) if pad == "SAME" else 0
+
+        def jfn(x, w=w, stride=stride, pad=pad):
+            return ops.conv_general_dilated(x, w, (stride, stride), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+        def tfn(x, wt=wt, stride=stride, padding=padding):
+            return F.conv2d(x, wt, stride=stride, padding=padding)
+
+        lowering = ops.choose_lowering((SQUEEZE_BATCH, *hwc), w.shape, (stride, stride), pad)
+        cases.append((f"{label} at {hwc[0]}px", hwc, jfn, tfn, lowering))
+    for size, c in POOLS:
+        cases.append((f"max pool 3x3/2 ceil, {c} ch", (size, size, c), lambda x: ops.max_pool(x, 3, 2, "CEIL"),
+                      lambda x: F.max_pool2d(x, 3, 2, ceil_mode=True), "slice-compare-pad derivative"))
+    for label, hwc, jfn, tfn, lowering in cases:
+        x = rng.standard_normal((SQUEEZE_BATCH, *hwc)).astype(np.float32)
+        out = jax.eval_shape(jfn, jax.ShapeDtypeStruct(x.shape, jnp.float32)).shape
+        r = rng.standard_normal(out).astype(np.float32)
+        xj, rj, xt = jnp.asarray(x), jnp.asarray(r), nhwc_to_nchw(x)
+        rt = nhwc_to_nchw(r)
+
+        def jgrad(x, r, jfn=jfn):
+            return jax.vjp(jfn, x)[1](r)[0]
+
+        xg = xt.clone().requires_grad_(True)
+
+        def tgrad(x, r, tfn=tfn):
+            return torch.autograd.grad(tfn(x), x, r)[0]
+
+        tm = time_group({AFTER: (lambda x, jfn=jfn: jfn(x), (xj,)), BEFORE: (xla(lambda x, jfn=jfn: jfn(x)), (xj,))},
+                        {PEER: (tfn, (xt,))}, **timer)
+        rows += three_rows("layer-fwd", label, tm, items=SQUEEZE_BATCH, impls=(f" ({lowering})", "", ""))
+        tm = time_group({AFTER: (jgrad, (xj, rj)), BEFORE: (xla(lambda x, r, jgrad=jgrad: jgrad(x, r)), (xj, rj))},
+                        {PEER: (tgrad, (xg, rt))}, inference=False, **timer)
+        rows += three_rows("layer-grad", label, tm, items=SQUEEZE_BATCH, impls=(f" ({lowering})", "", ""))
+    return rows
+
+
+def im2col_from(fn, channels):
+    """``fn`` traced with im2col used from ``channels`` input channels (``ops.IM2COL_MIN_CHANNELS``)."""
+
+    def traced(*args):
+        old, ops.IM2COL_MIN_CHANNELS = ops.IM2COL_MIN_CHANNELS, channels
+        try:
+            return fn(*args)
+        finally:
+            ops.IM2COL_MIN_CHANNELS = old
+
+    return traced
+
+
+def probe_rows(timer) -> list:
+    """Why the shipped choices: whole-network variants of the lowering and of the chunking, interleaved."""
+    rows = []
+    shipped = f"shipped (im2col from {ops.IM2COL_MIN_CHANNELS} ch)"
+
+    def variant_rows(benchmark, case, tm, items, unit="img"):
+        ref = tm[shipped]
+        return [jax_row(benchmark, case, t, ref, impl=name, items=items, unit=unit, notes="ratio vs the shipped variant")
+                for name, t in tm.items()]
+
+    model = squeezenet()
+    x = jnp.asarray(np.random.default_rng(0).uniform(size=(SQUEEZE_BATCH, SQUEEZE_SIZE, SQUEEZE_SIZE, 3)).astype(np.float32))
+    t = jnp.arange(SQUEEZE_BATCH, dtype=jnp.int32)
+
+    def input_grad(m, x, t):
+        return jax.grad(lambda x: jnp.take_along_axis(m(x), t[:, None], axis=1).sum())(x)
+
+    fns = {shipped: (input_grad, (model, x, t)),
+           "im2col from 32 ch": (im2col_from(lambda *a: input_grad(*a), 32), (model, x, t)),
+           "no im2col": (im2col_from(lambda *a: input_grad(*a), 1 << 30), (model, x, t)),
+           "plain XLA": (xla(lambda *a: input_grad(*a)), (model, x, t))}
+    rows += variant_rows("probe-lowering", f"SqueezeNet input gradient, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px",
+                         time_group(fns, {}, **timer), SQUEEZE_BATCH)
+
+    net = convnet((32, 32, 3), 10, key=jax.random.key(0))
+    optimizer = optax.adam(1e-3)
+    rng = np.random.default_rng(1)
+    args = (net.params, optimizer.init(net.params), jnp.asarray(rng.uniform(size=(STEP_BATCH, 32, 32, 3)).astype(np.float32)),
+            jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)))
+    fns = {shipped: (make_train_step(net, optimizer), args),
+           "no im2col": (im2col_from(make_train_step(net, optimizer), 1 << 30), args),
+           "plain XLA": (xla(make_train_step(net, optimizer)), args)}
+    rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
+
+    photos_ = jnp.asarray(np.stack([resize(photo(n), SQUEEZE_SIZE) for n in ("chelsea", "coffee", "astronaut", "rocket")] * (SQUEEZE_BATCH // 4)))
+    targets = jnp.argmax(jax.jit(lambda m, x: m(x))(model, photos_), axis=1).astype(jnp.int32)
+    key = jax.random.key(0)
+    samples = 10
+    slow = dict(warmup=0, iters=2, min_time=0.0, rounds=2)
+    for method, call in (("smoothgrad", lambda c: lambda m, x, t: attribution.smoothgrad(attribution.gradient, m, x, t, key=key, samples=samples, sigma=0.15, chunk_size=c)),
+                         ("integrated_gradients", lambda c: lambda m, x, t: attribution.integrated_gradients(m, x, t, steps=samples, chunk_size=c))):
+        fns = {'chunk_size="auto" (shipped)': (call("auto"), (model, photos_, targets)), "chunk_size=5": (call(5), (model, photos_, targets)),
+               "one raw gradient": (input_grad, (model, photos_, targets))}
+        tm = time_group(fns, {}, **slow)
+        raw = tm.pop("one raw gradient")
+        ref = tm['chunk_size="auto" (shipped)']
+        case = f"{method}, {samples} passes, SqueezeNet batch {SQUEEZE_BATCH} of photos"
+        rows += [jax_row("probe-chunking", case, t_, ref, impl=name, items=SQUEEZE_BATCH,
+                         notes=f"ratio vs auto; {t_.steady_s / (samples * raw.steady_s):.2f}x {samples} raw gradients ({raw.steady_s:.3f} s each)")
+                 for name, t_ in tm.items()]
+    return rows
+
+
 NOTES = """\
-Notes. On an idle CPU like this one XLA's convolutions measured 1.6-2.6x slower than PyTorch's
-(oneDNN) for the same small nets, forward and backward (see the design notes), so ratios above 1
-are expected on the convolution-bound rows there; jaxviz targets accelerators, and a GPU rerun
-gives the numbers that matter. Both implementations share the process and the cores and are timed
-in alternating rounds, so load from other processes falls on both alike; absolute times on a shared
-2-core machine are indicative only.
+Notes. "jaxviz" rows use the zoo as shipped: convolutions and pooling of `jaxviz.models.ops`,
+lowered by shape on CPU (the lowering of each layer row in brackets); "XLA ops (before)" rows trace
+the same code under `ops.plain_xla()`, i.e. XLA's own convolution, `reduce_window` pooling and its
+`select_and_scatter` derivative, as the zoo was before. Their ratio to each other is the speed-up of
+the lowerings. All variants share the process and the cores and are timed in alternating rounds,
+so load from other processes falls on all alike; absolute times on a shared 2-core machine are
+indicative only. The eager rows time one call (the second) and are noisier.
 """
 
 OVERSUBSCRIBED = """\
@@ -128,17 +346,39 @@ faster than PyTorch on an idle CPU; rerun on an idle machine for that comparison
 
 
 def main(argv=None) -> list:
-    args = parser(__doc__.splitlines()[0], NAME).parse_args(argv)
+    p = parser(__doc__.splitlines()[0], NAME)
+    p.add_argument("--no-layers", action="store_true", help="skip the per-layer rows")
+    p.add_argument("--rounds", type=int, default=4, help="alternating timing rounds per case")
+    p.add_argument("--iters", type=int, default=None, help="timed calls per variant (default 20, --quick 3)")
+    p.add_argument("--probes", action="store_true",
+                   help="only the lowering and chunking probes (jaxviz variants, no peer); JSON results/models-probes.json")
+    args = p.parse_args(argv)
     timer, out, md = settings(args, NAME)
+    timer["rounds"] = args.rounds
+    if args.iters:
+        timer["iters"] = args.iters
     torch.set_num_threads(TORCH_THREADS)
     print(describe(machine_description()), flush=True)
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
-    rows = squeezenet_rows(timer)
-    rows += lenet_rows(timer)
+    if args.probes:
+        rows = probe_rows(timer)
+        print(table(rows))
+        out = args.out or out.with_name("models-probes.json")
+        write_results(NAME + "-probes", rows, out, args.results_md, command="python benchmarks/models.py" + "".join(" " + a for a in (argv if argv is not None else sys.argv[1:])),
+                      config=dict(timer, load_avg_start=load_start, load_avg_end=os.getloadavg()[0], seconds=round(time.perf_counter() - t0, 1)))
+        print(f"wrote {out}")
+        return rows
+    rows, _ = squeezenet_rows(timer)
+    rows += step_rows(timer, "lenet", lenet((28, 28, 1), 10, key=jax.random.key(0)), (28, 28, 1))
+    rows += step_rows(timer, "convnet", convnet((32, 32, 3), 10, key=jax.random.key(0)), (32, 32, 3))
+    rows += predict_rows()
+    if not args.no_layers:
+        layer_timer = dict(timer, iters=min(timer["iters"], 8), min_time=min(timer["min_time"], 0.5))
+        rows += layer_rows(layer_timer)
     print(table(rows))
     print(f"({time.perf_counter() - t0:.0f} s)")
-    command = "python benchmarks/models.py" + (" --quick" if args.quick else "")
+    command = "python benchmarks/models.py" + "".join(" " + a for a in (argv if argv is not None else sys.argv[1:]))
     load_end = os.getloadavg()[0]
     load = f"1-min load average {load_start:.2f} at the start of the run, {load_end:.2f} at the end."
     cores = len(os.sched_getaffinity(0))

@@ -1,4 +1,4 @@
-"""Plain-PyTorch SqueezeNet 1.1 and LeNet-5 that load the same weights as the jaxviz zoo models.
+"""Plain-PyTorch SqueezeNet 1.1, LeNet-5 and ConvNet that load the same weights as the jaxviz zoo models.
 
 The peers take NCHW pixels in [0, 1] (RGB for SqueezeNet, grey for LeNet) and apply the same
 preprocessing inside ``forward`` as jaxviz does, so ``peer(x.permute(0, 3, 1, 2))`` equals
@@ -137,6 +137,46 @@ class LeNet(nn.Module):
         _set_linear(self.fc2, p["fc2"])
         _set_linear(self.fc3, p["fc3"])
         return self
+
+
+# -- ConvNet (dataset condensation) ------------------------------------------------------------------
+class ConvNet(nn.Module):
+    """The 3-block ConvNet of ``jaxviz.models.zoo.ConvNet`` (conv 3x3, instance norm, ReLU, 2x2 avg pool)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32, width: int = 128, depth: int = 3):
+        super().__init__()
+        self.convs, self.norms, c, size = nn.ModuleList(), nn.ModuleList(), in_channels, image_size
+        for _ in range(depth):
+            self.convs.append(nn.Conv2d(c, width, 3, padding=1))
+            self.norms.append(nn.InstanceNorm2d(width, affine=True, eps=1e-5))
+            c, size = width, size // 2
+        self.side, self.width = size, width
+        self.fc = nn.Linear(width * size * size, num_classes)
+
+    def forward(self, x):
+        for conv, norm in zip(self.convs, self.norms):
+            x = F.avg_pool2d(F.relu(norm(conv(x))), 2)
+        return self.fc(x.flatten(1))
+
+    def load_jaxviz(self, params: Any) -> ConvNet:
+        """Copy the parameters of ``jaxviz.models.convnet()`` (Model, State or pure dict)."""
+        p = pure_params(params)
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            _set_conv(conv, p["convs"][i])
+            norm.weight.data.copy_(torch.from_numpy(np.array(p["norms"][i]["scale"], np.float32)))
+            norm.bias.data.copy_(torch.from_numpy(np.array(p["norms"][i]["bias"], np.float32)))
+        k = np.asarray(p["fc"]["kernel"], np.float32)  # HWC flatten (jaxviz) -> CHW (torch)
+        k = k.reshape(self.side, self.side, self.width, -1).transpose(2, 0, 1, 3).reshape(k.shape[0], -1)
+        _set_linear(self.fc, p["fc"], kernel=k)
+        return self
+
+
+def convnet_from_jaxviz(model: Any) -> ConvNet:
+    """A torch ConvNet with the weights of jaxviz ``model`` (a ``convnet()``)."""
+    p = pure_params(model)
+    cin, width = p["convs"][0]["kernel"].shape[2:]
+    size = model.input_shape[0] if getattr(model, "input_shape", None) else 32
+    return ConvNet(cin, p["fc"]["bias"].shape[0], size, width, len(p["convs"])).load_jaxviz(p)
 
 
 def squeezenet_from_jaxviz(model: Any) -> SqueezeNet11:

@@ -186,6 +186,26 @@ def unfold(out: Any, c: int) -> Any:
     return jax.tree.map(lambda o: o.reshape(-1, c, *o.shape[1:]), out)
 
 
+CPU_IMAGES_PER_STEP = 16  # on CPU one batch of about this many images per compiled step is fastest (benchmarks/)
+
+
+def auto_chunk(chunk_size: int | str | None, batch: int, n_items: int, accelerator_default: int) -> int | None:
+    """The chunk size of a multi-sample method: ``chunk_size`` itself unless it is ``"auto"``.
+
+    ``"auto"`` on CPU folds about ``CPU_IMAGES_PER_STEP`` images into each compiled step (one copy of
+    a batch of 16 or more; several copies of a smaller one), spread evenly over the steps: on CPU one
+    large folded batch runs slower per image than several passes of one batch. On GPU and TPU it is
+    ``accelerator_default`` copies per step, which keeps those devices busy.
+    """
+    if not (isinstance(chunk_size, str) and chunk_size == "auto"):
+        return chunk_size
+    if jax.default_backend() != "cpu":
+        return accelerator_default
+    per_step = max(1, CPU_IMAGES_PER_STEP // max(int(batch), 1))
+    steps = -(-int(n_items) // per_step)
+    return -(-int(n_items) // steps)
+
+
 def _chunks(items: Any, chunk_size: int | None) -> tuple[Any, int, int, int]:
     """``items`` split along the leading axis into ``(n_chunks, chunk, ...)``, the last chunk padded."""
     n = jax.tree.leaves(items)[0].shape[0]

@@ -64,7 +64,7 @@ def smoothgrad(
     noise_level: float = 0.15,
     sigma: float | ArrayLike | None = None,
     mode: str = "smoothgrad",
-    chunk_size: int | None = 8,
+    chunk_size: int | str | None = "auto",
     **attr_kwargs: Any,
 ) -> jax.Array:
     """SmoothGrad around any attribution function (Smilkov et al. 2017; VarGrad: Adebayo et al. 2018).
@@ -79,7 +79,8 @@ def smoothgrad(
       key: a ``jax.random.key``; each draw gets its own split (an ``attr_fn`` taking ``key`` gets one
         per chunk of draws).
       chunk_size: noise draws evaluated per call, as one batch of ``chunk_size`` x batch images (the memory
-        bound); the copies of an example are adjacent in it, so a sharded batch stays sharded.
+        bound); the copies of an example are adjacent in it, so a sharded batch stays sharded. ``"auto"``:
+        about one 16-image batch per call on CPU, 8 draws on accelerators; ``None``: all at once.
 
     Example:
       >>> sg = smoothgrad(gradient, model, x, target, key=jax.random.key(0), samples=25)
@@ -102,6 +103,7 @@ def smoothgrad(
             raise ShapeError(f"sigma of shape {std.shape} does not broadcast to the input shape {x.shape}.") from None
     keys = jax.random.split(key, samples)
     pass_key = C.accepts_key(attr_fn) and "key" not in attr_kwargs
+    chunk_size = C.auto_chunk(chunk_size, x.shape[0], samples, 8)
 
     def draws(ks):  # (c,) keys -> (B, c, ...) attributions of c noisy copies of the batch
         pairs = jax.vmap(jax.random.split)(ks)
@@ -201,7 +203,7 @@ def integrated_gradients(
     baseline: str | ArrayLike = "black",
     steps: int = 50,
     method: str = "gauss_legendre",
-    chunk_size: int | None = 16,
+    chunk_size: int | str | None = "auto",
     blur_sigma: float | None = None,
     return_error: bool = False,
     key: jax.Array | None = None,
@@ -214,7 +216,8 @@ def integrated_gradients(
         ``"uniform"`` (noise in [0, 1], needs ``key``).
       steps: path points; ``method`` picks them: ``riemann_left``/``right``/``middle``, ``trapezoid`` or
         ``gauss_legendre`` (:func:`numpy.polynomial.legendre.leggauss`, exact for smooth paths).
-      chunk_size: path points per call, one batch of ``chunk_size`` x batch images (the memory bound).
+      chunk_size: path points per call, one batch of ``chunk_size`` x batch images (the memory bound);
+        ``"auto"``: about one 16-image batch per call on CPU, 16 points on accelerators.
       return_error: also return the completeness error ``sum(attr) - (f(x) - f(x'))`` per example.
 
     Returns:
@@ -229,6 +232,7 @@ def integrated_gradients(
         xb, tb = C.fold(base[None] + a[:, None, None, None, None] * diff[None], t)
         return C.unfold(C.target_grad(f, xb, tb), len(a))
 
+    chunk_size = C.auto_chunk(chunk_size, x.shape[0], len(alphas), 16)
     attr = diff * C.chunked_sum(path_grads, jnp.asarray(alphas), chunk_size, weights)
     if not return_error:
         return attr
@@ -249,14 +253,15 @@ def blur_integrated_gradients(
     *,
     max_sigma: float = 50.0,
     steps: int = 100,
-    chunk_size: int | None = 16,
+    chunk_size: int | str | None = "auto",
     return_error: bool = False,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Blur IG (Xu et al. 2020): integrate along the path from ``blur(x, max_sigma)`` to ``x``.
 
     The path ``x(s) = blur(x, s)`` runs over s from ``max_sigma`` to 0; ``dx/ds`` is exact (forward-mode
     through :func:`gaussian_blur`) and the s-axis is sampled at ``steps`` midpoints. The completeness
-    error, if asked for, is relative to the baseline ``blur(x, max_sigma)``.
+    error, if asked for, is relative to the baseline ``blur(x, max_sigma)``. ``chunk_size`` as in
+    :func:`integrated_gradients`.
     """
     f, x, t = C.prepare(model_or_fn, x, target)
     steps = C.check_positive("steps", steps)
@@ -270,7 +275,7 @@ def blur_integrated_gradients(
         xb, tb = C.fold(xs, t)
         return -ds * C.unfold(C.target_grad(f, xb, tb), len(s)) * jnp.moveaxis(dxds, 0, 1)
 
-    attr = C.chunked_sum(path_terms, sigmas, chunk_size)
+    attr = C.chunked_sum(path_terms, sigmas, C.auto_chunk(chunk_size, x.shape[0], steps, 16))
     if not return_error:
         return attr
     return attr, completeness_error(f, x, gaussian_blur(x, max_sigma), t, attr)

@@ -59,7 +59,7 @@ def occlusion(
     output: str = "prob",
     layer: str | None = None,
     channel: int | None = None,
-    chunk_size: int | None = 32,
+    chunk_size: int | str | None = "auto",
 ) -> OcclusionMaps:
     """Occlusion maps for a batch; window positions evaluated ``chunk_size`` at a time.
 
@@ -68,7 +68,8 @@ def occlusion(
       fill: occluder value (0.5 = grey in [0, 1] pixels), a scalar or per-channel ``(C,)``.
       output: ``"prob"`` (softmax probability) or ``"logit"`` of the target.
       layer, channel: if given, also map the total activation of that feature map (needs a Model).
-      chunk_size: window positions per call, one batch of ``chunk_size`` x batch images (the memory bound).
+      chunk_size: window positions per call, one batch of ``chunk_size`` x batch images (the memory bound);
+        ``"auto"``: about one 16-image batch per call on CPU, 32 windows on accelerators.
     """
     C.check_choice("output", output, ("prob", "logit"))
     f, x, t = C.prepare(model_or_fn, x, target)
@@ -110,7 +111,7 @@ def occlusion(
     def windows(rcs):  # (c, 2) window starts -> (B, c) scores, labels, activations
         return C.unfold(evaluate(*C.fold(jax.vmap(occluded)(rcs), t)), len(rcs))
 
-    p, lab, act = C.chunked_map(windows, starts, chunk_size)  # (B, n_windows)
+    p, lab, act = C.chunked_map(windows, starts, C.auto_chunk(chunk_size, b, len(starts), 32))  # (B, n_windows)
     ref = evaluate(x, t)
     nh, nw = len(rows), len(cols)
 

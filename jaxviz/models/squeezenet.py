@@ -8,6 +8,7 @@ Caffe's ceil mode.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from jaxviz.errors import WeightsError
 from jaxviz.models.contract import Model, Taps
 from jaxviz.models.imagenet import caffe_deprocess, caffe_preprocess, imagenet_class_names
 from jaxviz.models.nnx_module import model_from_module
+from jaxviz.models.ops import conv_general_dilated, max_pool
 from jaxviz.models.weights import check_shape, load_array_pickle, require_keys
 
 FIRE_CHANNELS = {  # name: (in, squeeze, expand)
@@ -37,18 +39,15 @@ POOL_AFTER = ("conv1", "fire3", "fire5")
 
 def max_pool_ceil(x: jax.Array, size: int = 3, stride: int = 2) -> jax.Array:
     """Max pooling with Caffe's ceil-mode output size (windows may overhang the right edge)."""
-    pads = []
-    for n in x.shape[1:3]:
-        out = -(-(n - size) // stride) + 1
-        pads.append((0, max((out - 1) * stride + size - n, 0)))
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, size, size, 1), (1, stride, stride, 1), [(0, 0), *pads, (0, 0)])
+    return max_pool(x, size, stride, "CEIL")
 
 
 class Fire(nnx.Module):
     def __init__(self, cin: int, squeeze: int, expand: int, *, rngs: nnx.Rngs):
-        self.squeeze1x1 = nnx.Conv(cin, squeeze, (1, 1), rngs=rngs)
-        self.expand1x1 = nnx.Conv(squeeze, expand, (1, 1), rngs=rngs)
-        self.expand3x3 = nnx.Conv(squeeze, expand, (3, 3), padding="SAME", rngs=rngs)
+        conv = functools.partial(nnx.Conv, conv_general_dilated=conv_general_dilated, rngs=rngs)
+        self.squeeze1x1 = conv(cin, squeeze, (1, 1))
+        self.expand1x1 = conv(squeeze, expand, (1, 1))
+        self.expand3x3 = conv(squeeze, expand, (3, 3), padding="SAME")
 
     def __call__(self, x):
         s = jax.nn.relu(self.squeeze1x1(x))
@@ -59,9 +58,9 @@ class SqueezeNet(nnx.Module):
     """SqueezeNet 1.1; taps: conv1, pool1, fire2..fire9 (pool3, pool5 after fire3/fire5), conv10, logits."""
 
     def __init__(self, num_classes: int = 1000, *, rngs: nnx.Rngs):
-        self.conv1 = nnx.Conv(3, 64, (3, 3), strides=(2, 2), padding="VALID", rngs=rngs)
+        self.conv1 = nnx.Conv(3, 64, (3, 3), strides=(2, 2), padding="VALID", conv_general_dilated=conv_general_dilated, rngs=rngs)
         self.fires = nnx.Dict({n: Fire(*c, rngs=rngs) for n, c in FIRE_CHANNELS.items()})
-        self.conv10 = nnx.Conv(512, num_classes, (1, 1), rngs=rngs)
+        self.conv10 = nnx.Conv(512, num_classes, (1, 1), conv_general_dilated=conv_general_dilated, rngs=rngs)
 
     def __call__(self, x, taps: Taps):
         h = taps("conv1", jax.nn.relu(self.conv1(x)))

@@ -36,6 +36,7 @@ from jaxviz.errors import JaxvizError, WeightsError
 from jaxviz.models.contract import Model, Taps
 from jaxviz.models.imagenet import caffe_deprocess, caffe_preprocess, imagenet_class_names, torch_deprocess, torch_preprocess
 from jaxviz.models.nnx_module import model_from_module
+from jaxviz.models.ops import conv_general_dilated, max_pool
 from jaxviz.models.weights import check_shape, require_keys
 
 BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}  # convolutions per block (configs D and E)
@@ -72,7 +73,7 @@ class VGG(nnx.Module):
         convs, cin = {}, 3
         for name in conv_names(depth):
             cout = WIDTHS[int(name[5]) - 1]
-            convs[name] = nnx.Conv(cin, cout, (3, 3), padding="SAME", kernel_init=init, rngs=rngs)
+            convs[name] = nnx.Conv(cin, cout, (3, 3), padding="SAME", kernel_init=init, conv_general_dilated=conv_general_dilated, rngs=rngs)
             cin = cout
         self.convs = nnx.Dict(convs)
         if include_top:
@@ -86,7 +87,7 @@ class VGG(nnx.Module):
         for name in conv_names(self.depth):
             h = taps(name, jax.nn.relu(self.convs[name](h)))
             if _ends_block(name, self.depth):
-                h = taps(name[:6] + "_pool", nnx.max_pool(h, (2, 2), strides=(2, 2), padding=self.pool_padding))
+                h = taps(name[:6] + "_pool", max_pool(h, 2, 2, self.pool_padding))
         if not self.include_top:
             return taps("gap", h.mean(axis=(1, 2)))
         h = h.reshape(h.shape[0], -1)  # HWC order (Keras); torch's CHW is permuted on load

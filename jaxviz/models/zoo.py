@@ -21,14 +21,7 @@ from flax import nnx
 from jaxviz.errors import ShapeError
 from jaxviz.models.contract import Model, Taps
 from jaxviz.models.nnx_module import model_from_module
-
-
-def _max_pool(x, size=2):
-    return nnx.max_pool(x, (size, size), strides=(size, size))
-
-
-def _avg_pool(x, size=2):
-    return nnx.avg_pool(x, (size, size), strides=(size, size))
+from jaxviz.models.ops import avg_pool, conv_general_dilated, max_pool
 
 
 class LeNet(nnx.Module):
@@ -36,17 +29,17 @@ class LeNet(nnx.Module):
 
     def __init__(self, in_channels: int, num_classes: int, image_size: int, *, rngs: nnx.Rngs):
         pad = 2 if image_size == 28 else 0
-        self.conv1 = nnx.Conv(in_channels, 6, (5, 5), padding=[(pad, pad), (pad, pad)], rngs=rngs)
-        self.conv2 = nnx.Conv(6, 16, (5, 5), padding="VALID", rngs=rngs)
+        self.conv1 = nnx.Conv(in_channels, 6, (5, 5), padding=[(pad, pad), (pad, pad)], conv_general_dilated=conv_general_dilated, rngs=rngs)
+        self.conv2 = nnx.Conv(6, 16, (5, 5), padding="VALID", conv_general_dilated=conv_general_dilated, rngs=rngs)
         self.fc1 = nnx.Linear(16 * 5 * 5, 120, rngs=rngs)
         self.fc2 = nnx.Linear(120, 84, rngs=rngs)
         self.fc3 = nnx.Linear(84, num_classes, rngs=rngs)
 
     def __call__(self, x, taps: Taps):
         h = taps("conv1", jax.nn.relu(self.conv1(x)))
-        h = taps("pool1", _max_pool(h))
+        h = taps("pool1", max_pool(h))
         h = taps("conv2", jax.nn.relu(self.conv2(h)))
-        h = taps("pool2", _max_pool(h))
+        h = taps("pool2", max_pool(h))
         h = h.reshape(h.shape[0], -1)
         h = taps("fc1", jax.nn.relu(self.fc1(h)))
         h = taps("fc2", jax.nn.relu(self.fc2(h)))
@@ -75,7 +68,7 @@ class ConvNet(nnx.Module):
         convs, norms = [], []
         c, size = in_channels, image_size
         for _ in range(depth):
-            convs.append(nnx.Conv(c, width, (3, 3), padding="SAME", rngs=rngs))
+            convs.append(nnx.Conv(c, width, (3, 3), padding="SAME", conv_general_dilated=conv_general_dilated, rngs=rngs))
             norms.append(InstanceNorm(width))
             c, size = width, size // 2
         self.convs = nnx.List(convs)
@@ -85,7 +78,7 @@ class ConvNet(nnx.Module):
     def __call__(self, x, taps: Taps):
         h = x
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms), start=1):
-            h = taps(f"block{i}", _avg_pool(jax.nn.relu(norm(conv(h)))))
+            h = taps(f"block{i}", avg_pool(jax.nn.relu(norm(conv(h)))))
         return taps("logits", self.fc(h.reshape(h.shape[0], -1)))
 
 

@@ -1,0 +1,308 @@
+"""Convolution and pooling with a lowering chosen by shape and backend, for speed on CPU.
+
+XLA's CPU convolution and its max-pool backward (``select_and_scatter``) are much slower than
+PyTorch's oneDNN kernels for the small networks of the visualisation literature (see
+``benchmarks/RESULTS.md``). The same arithmetic written differently runs faster there:
+
+* :func:`conv_general_dilated` -- a drop-in for :func:`jax.lax.conv_general_dilated` (``nnx.Conv``
+  takes it as ``conv_general_dilated=``). On CPU a 1x1 convolution becomes one ``dot_general``, a
+  larger kernel over a small image with many input channels becomes im2col + one ``dot_general``
+  (the "unfold + GEMM" lowering of Chellapilla et al., "High Performance Convolutional Neural
+  Networks for Document Processing", 2006), everything else stays XLA's convolution. On GPU and
+  TPU it is always XLA's convolution. :func:`choose_lowering` states the rule.
+* :func:`max_pool` -- max pooling whose derivative finds the first maximum of each window with one
+  comparison per window offset and scatters the cotangent back with strided ``pad``s instead of
+  ``select_and_scatter`` (a ``custom_jvp``, so forward mode works too); non-overlapping windows
+  that tile the image are a reshape and a ``max`` on CPU.
+* :func:`avg_pool` -- non-overlapping average pooling as a reshape and a ``mean``.
+* :func:`with_fast_ops` -- a function transform applying these lowerings to every convolution
+  and max pooling of any JAX function (a jaxpr interpreter, as for guided backprop).
+
+All lowerings compute the same values as XLA's operations up to float32 rounding (summation
+order), forward and backward (``tests/models/test_ops.py``). The backend is the default one at
+trace time (:func:`jax.default_backend`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxviz import jaxpr as J
+from jaxviz.errors import JaxvizError
+
+LOWERINGS = ("auto", "xla", "dot", "im2col")
+# im2col + dot beats XLA's CPU convolution when the output image is small and the kernel reads many
+# input channels (whole networks, interleaved, 2-core Xeon; `benchmarks/models.py --probes`):
+# ConvNet's 128->128 3x3 at 16 and 8 px make its Adam step 0.71-0.81x as long; SqueezeNet's 3x3
+# with 32-64 input channels at 28 and 14 px made its input gradient 1.03-1.13x as long, so they
+# stay XLA's.
+IM2COL_MAX_PIXELS = 32 * 32
+IM2COL_MIN_CHANNELS = 128
+_STATE = threading.local()  # .xla: plain_xla() is active in this thread
+_NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
+_HWIO = (3, 2, 0, 1)  # ... and of an HWIO kernel
+
+
+@contextlib.contextmanager
+def plain_xla() -> Iterator[None]:
+    """Functions traced inside this context use XLA's own convolution and pooling everywhere.
+
+    For comparisons (``benchmarks/models.py`` times the zoo both ways); the choice is made when a
+    function is traced, so trace (``jit``/``lower``) a fresh function inside the context.
+    """
+    previous = getattr(_STATE, "xla", False)
+    _STATE.xla = True
+    try:
+        yield
+    finally:
+        _STATE.xla = previous
+
+
+def _plain_xla_active() -> bool:
+    return getattr(_STATE, "xla", False)
+
+
+def _pads(padding, in_spatial, window, strides) -> tuple[tuple[int, int], ...]:
+    if isinstance(padding, str):
+        return tuple(tuple(p) for p in lax.padtype_to_pads(in_spatial, window, strides, padding))
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
+
+
+def choose_lowering(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_strides: Sequence[int],
+                    padding: Any = "VALID", *, dimension_numbers: Any = None, lhs_dilation: Sequence[int] | None = None,
+                    rhs_dilation: Sequence[int] | None = None, feature_group_count: int = 1,
+                    batch_group_count: int = 1, backend: str | None = None) -> str:
+    """The lowering :func:`conv_general_dilated` uses: ``"dot"``, ``"im2col"`` or ``"xla"``.
+
+    Off CPU (``backend``, default :func:`jax.default_backend`), and for anything but a plain 2-D
+    NHWC x HWIO convolution (dilation, groups), XLA's convolution. On CPU: a 1x1 kernel with unit
+    strides and no padding is a ``"dot"``; a larger kernel whose output has at most
+    ``IM2COL_MAX_PIXELS`` pixels and whose input has at least ``IM2COL_MIN_CHANNELS`` channels is
+    ``"im2col"``; the rest ``"xla"``.
+    """
+    backend = jax.default_backend() if backend is None else backend
+    if backend != "cpu" or not _plain(lhs_shape, rhs_shape, dimension_numbers, lhs_dilation, rhs_dilation,
+                                     feature_group_count, batch_group_count):
+        return "xla"
+    kh, kw, cin, _ = rhs_shape
+    pads = _pads(padding, lhs_shape[1:3], (kh, kw), window_strides)
+    if (kh, kw) == (1, 1) and tuple(window_strides) == (1, 1) and pads == ((0, 0), (0, 0)):
+        return "dot"
+    ho, wo = (_out_size(n, k, s, p) for n, k, s, p in zip(lhs_shape[1:3], (kh, kw), window_strides, pads))
+    if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_MIN_CHANNELS:
+        return "im2col"
+    return "xla"
+
+
+def _out_size(n: int, k: int, s: int, pad: tuple[int, int]) -> int:
+    return (n + pad[0] + pad[1] - k) // s + 1
+
+
+def _plain(lhs_shape, rhs_shape, dimension_numbers, lhs_dilation, rhs_dilation, groups, batch_groups) -> bool:
+    if len(lhs_shape) != 4 or len(rhs_shape) != 4 or groups != 1 or batch_groups != 1:
+        return False
+    if any(d != 1 for d in (lhs_dilation or ())) or any(d != 1 for d in (rhs_dilation or ())):
+        return False
+    dn = lax.conv_dimension_numbers(tuple(lhs_shape), tuple(rhs_shape), dimension_numbers)
+    return tuple(dn.lhs_spec) == _NHWC and tuple(dn.rhs_spec) == _HWIO and tuple(dn.out_spec) == _NHWC
+
+
+def _dot(patches, kernel, precision, preferred_element_type):
+    k = kernel.reshape(-1, kernel.shape[-1])
+    return lax.dot_general(patches, k, (((3,), (0,)), ((), ())), precision=precision,
+                           preferred_element_type=preferred_element_type)
+
+
+def _im2col(x, kh, kw, strides, pads):
+    """``(B, Ho, Wo, kh * kw * C)`` patches, offsets major and channels minor (the HWIO kernel order)."""
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    b, h, w, c = x.shape
+    ho, wo = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    cols = [lax.slice(x, (0, i, j, 0), (b, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
+            for i in range(kh) for j in range(kw)]
+    return jnp.concatenate(cols, axis=-1)
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                         preferred_element_type=None, out_sharding=None, *, lowering: str = "auto"):
+    """:func:`jax.lax.conv_general_dilated` computed with the lowering of :func:`choose_lowering`.
+
+    Same arguments and result (up to float32 rounding); ``lowering`` forces one of
+    ``"xla"``/``"dot"``/``"im2col"`` (``"dot"`` and ``"im2col"`` only where :func:`choose_lowering`
+    could pick them on CPU: plain NHWC x HWIO, ``"dot"`` for 1x1 unit-stride unpadded kernels).
+    Use it in a flax module as ``nnx.Conv(..., conv_general_dilated=conv_general_dilated)``.
+    """
+    if lowering not in LOWERINGS:
+        raise JaxvizError(f"unknown convolution lowering {lowering!r}; choose one of {', '.join(map(repr, LOWERINGS))}.")
+    plain = _plain(jnp.shape(lhs), jnp.shape(rhs), dimension_numbers, lhs_dilation, rhs_dilation,
+                   feature_group_count, batch_group_count) and out_sharding is None
+    if lowering == "auto":
+        lowering = "xla" if not plain or _plain_xla_active() else choose_lowering(
+            jnp.shape(lhs), jnp.shape(rhs), window_strides, padding, dimension_numbers=dimension_numbers)
+    if lowering == "xla":
+        kw = {} if out_sharding is None else {"out_sharding": out_sharding}
+        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                                        feature_group_count, batch_group_count, precision, preferred_element_type, **kw)
+    kh, kw_, _, _ = jnp.shape(rhs)
+    strides = tuple(window_strides)
+    pads = _pads(padding, jnp.shape(lhs)[1:3], (kh, kw_), strides)
+    if not plain or (lowering == "dot" and ((kh, kw_) != (1, 1) or strides != (1, 1) or pads != ((0, 0), (0, 0)))):
+        raise JaxvizError(f"lowering {lowering!r} does not apply to a convolution of {jnp.shape(lhs)} with kernel {jnp.shape(rhs)} "
+                          f"(strides {strides}, padding {pads}); use lowering='auto' or 'xla'.")
+    patches = lhs if lowering == "dot" else _im2col(lhs, kh, kw_, strides, pads)
+    return _dot(patches, rhs, precision, preferred_element_type)
+
+
+def conv_with(lowering: str) -> Callable[..., jax.Array]:
+    """A :func:`conv_general_dilated` drop-in that always uses ``lowering`` (for measuring and testing)."""
+    if lowering not in LOWERINGS:
+        raise JaxvizError(f"unknown convolution lowering {lowering!r}; choose one of {', '.join(map(repr, LOWERINGS))}.")
+    return functools.partial(conv_general_dilated, lowering=lowering)
+
+
+# ---------------------------------------------------------------------------------------------- pooling
+
+
+def _pool_pads(padding, spatial, window, strides) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(padding, str):
+        if padding.upper() == "CEIL":  # Caffe's ceil mode: the last window may overhang the far edge
+            return tuple((0, max(-(-(n - k) // s) * s + k - n, 0)) for n, k, s in zip(spatial, window, strides))
+        return _pads(padding.upper(), spatial, window, strides)
+    return _pads(padding, spatial, window, strides)
+
+
+def _check_pool(x, window, strides):
+    if jnp.ndim(x) != 4:
+        raise JaxvizError(f"pooling expects an NHWC batch (B, H, W, C); got shape {jnp.shape(x)}.")
+    window = (window, window) if isinstance(window, int) else tuple(window)
+    strides = window if strides is None else ((strides, strides) if isinstance(strides, int) else tuple(strides))
+    return window, strides
+
+
+def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = "VALID") -> jax.Array:
+    """Max pooling of an NHWC batch; the same values and gradient as ``lax.reduce_window`` (first maximum).
+
+    ``padding``: ``"VALID"``, ``"SAME"``, ``"CEIL"`` (Caffe's ceil mode) or ``((lo, hi), (lo, hi))``;
+    padded positions never win. On CPU, non-overlapping windows that tile the image exactly are a
+    reshape and a ``max`` (ties split the gradient equally, as ``jnp.max`` does); otherwise the
+    derivative is :func:`max_pool`'s slice-compare-pad rule instead of ``select_and_scatter``.
+    """
+    window, strides = _check_pool(x, window, strides)
+    pads = _pool_pads(padding, jnp.shape(x)[1:3], window, strides)
+    h, w = jnp.shape(x)[1:3]
+    if _plain_xla_active():
+        return _reduce_window_max(x, window, strides, pads)
+    if (jax.default_backend() == "cpu" and window == strides and pads == ((0, 0), (0, 0))
+            and h % window[0] == 0 and w % window[1] == 0):
+        return _split_windows(x, window).max(axis=(2, 4))
+    return _max_pool(x, window, strides, pads)
+
+
+def avg_pool(x: jax.Array, window: int | Sequence[int] = 2) -> jax.Array:
+    """Non-overlapping ``window`` average pooling without padding (``VALID``; trailing rows/columns dropped)."""
+    window, _ = _check_pool(x, window, None)
+    if _plain_xla_active():
+        return lax.reduce_window(x, 0.0, lax.add, (1, *window, 1), (1, *window, 1), "VALID") / (window[0] * window[1])
+    h, w = jnp.shape(x)[1:3]
+    ho, wo = h // window[0], w // window[1]
+    return _split_windows(x[:, : ho * window[0], : wo * window[1]], window).mean(axis=(2, 4))
+
+
+def _split_windows(x, window):
+    """``(B, H, W, C)`` -> ``(B, H/h, h, W/w, w, C)``, keeping an explicit sharding of the batch axes."""
+    b, h, w, c = jnp.shape(x)
+    shape = (b, h // window[0], window[0], w // window[1], window[1], c)
+    spec = tuple(getattr(getattr(jax.typeof(x), "sharding", None), "spec", ()) or ())
+    if not any(s is not None for s in spec):
+        return x.reshape(shape)
+    spec = spec + (None,) * (4 - len(spec))
+    return lax.reshape(x, shape, out_sharding=jax.sharding.PartitionSpec(spec[0], spec[1], None, spec[2], None, spec[3]))
+
+
+def _reduce_window_max(x, window, strides, pads):
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, *window, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0)))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def _max_pool(x, window, strides, pads):
+    return _reduce_window_max(x, window, strides, pads)
+
+
+@_max_pool.defjvp
+def _max_pool_jvp(window, strides, pads, primals, tangents):
+    # Linear in the tangent: gather it at each window's first maximum. Its transpose (reverse mode)
+    # is a sum of strided pads of the masked cotangent, which XLA's CPU runtime runs much faster
+    # than select_and_scatter.
+    (x,), (t,) = primals, tangents
+    y = _reduce_window_max(x, window, strides, pads)
+    b, ho, wo, c = y.shape
+    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
+    tp = jnp.pad(t, ((0, 0), *pads, (0, 0)))
+    found = jnp.zeros(y.shape, bool)
+    out = jnp.zeros(y.shape, t.dtype)
+    for i in range(window[0]):
+        for j in range(window[1]):
+            def part(a, i=i, j=j):
+                return lax.slice(a, (0, i, j, 0), (b, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
+
+            hit = (part(xp) == y) & ~found
+            found = found | hit
+            out = out + jnp.where(hit, part(tp), jnp.zeros((), t.dtype))
+    return y, out
+
+
+# ------------------------------------------------------------------------------------ function transform
+
+
+class _FastOps(J.Interpreter):
+    """Re-emits convolutions and NHWC max pooling through this module's lowerings."""
+
+    def wants(self, jaxpr) -> bool:
+        return J.any_eqn(jaxpr, lambda e: e.primitive.name in ("conv_general_dilated", "reduce_window_max"))
+
+    def rule(self, eqn, vals, tags):
+        p = eqn.params
+        if eqn.primitive is lax.conv_general_dilated_p:
+            return [conv_general_dilated(*vals, p["window_strides"], p["padding"], p["lhs_dilation"], p["rhs_dilation"],
+                                         p["dimension_numbers"], p["feature_group_count"], p["batch_group_count"],
+                                         p["precision"], p["preferred_element_type"])]
+        if eqn.primitive is lax.reduce_window_max_p:
+            dims, st = p["window_dimensions"], p["window_strides"]
+            if (len(dims) == 4 and dims[0] == dims[3] == 1 and st[0] == st[3] == 1 and jnp.ndim(vals[0]) == 4
+                    and all(d == 1 for d in (*p["base_dilation"], *p["window_dilation"]))
+                    and tuple(p["padding"][0]) == tuple(p["padding"][3]) == (0, 0)
+                    and jnp.issubdtype(jnp.result_type(vals[0]), jnp.floating)):
+                return [max_pool(vals[0], dims[1:3], st[1:3], tuple(tuple(q) for q in p["padding"][1:3]))]
+        return None
+
+
+def with_fast_ops(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with every convolution and NHWC max pooling computed as :func:`conv_general_dilated` /
+    :func:`max_pool` do (also inside ``jit`` bodies); same values, composes with ``jit``/``grad``/``vmap``.
+
+    Example: ``fast = jax.jit(jax.grad(with_fast_ops(loss)))`` for a loss written with plain
+    ``lax.conv`` / ``nnx.Conv`` / ``nnx.max_pool``.
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args, **kwargs)
+        flat = jax.tree.leaves((args, kwargs))
+        outs, _ = _FastOps().run(closed.jaxpr, closed.consts, flat, [None] * len(flat))
+        return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
+
+    return wrapped
+
+
+__all__ = ["LOWERINGS", "avg_pool", "choose_lowering", "conv_general_dilated", "conv_with",
+           "max_pool", "plain_xla", "with_fast_ops"]

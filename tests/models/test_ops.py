@@ -1,0 +1,184 @@
+"""The shape-chosen lowerings of jaxviz.models.ops equal XLA's operations, forward and backward."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from jax import lax
+
+from jaxviz.errors import JaxvizError
+from jaxviz.models import ops
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _close(a, b, rtol=2e-5):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    scale = max(float(np.abs(b).max()), 1e-30)
+    assert float(np.abs(a - b).max()) <= rtol * scale, float(np.abs(a - b).max()) / scale
+
+
+def _conv_case(key, b, hw, cin, cout, k):
+    kx, kk = jax.random.split(key)
+    return jax.random.normal(kx, (b, hw, hw, cin)), jax.random.normal(kk, (k, k, cin, cout)) / np.sqrt(k * k * cin)
+
+
+@pytest.mark.parametrize(
+    "lowering, hw, cin, cout, k, strides, padding",
+    [
+        ("dot", 9, 20, 7, 1, (1, 1), "VALID"),
+        ("im2col", 9, 16, 12, 3, (1, 1), "SAME"),
+        ("im2col", 11, 5, 6, 3, (2, 2), ((1, 2), (0, 3))),  # asymmetric padding, strides
+        ("im2col", 10, 3, 4, 3, (2, 1), "VALID"),
+        ("xla", 8, 3, 4, 3, (1, 1), "SAME"),
+    ],
+)
+def test_conv_lowerings_equal_xla_forward_and_both_gradients(lowering, hw, cin, cout, k, strides, padding):
+    x, w = _conv_case(jax.random.key(hw * cin + k), 2, hw, cin, cout, k)
+    ref = lambda x, w: lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC)
+    new = lambda x, w: ops.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC, lowering=lowering)
+    _close(jax.jit(new)(x, w), jax.jit(ref)(x, w))
+    # a non-uniform cotangent so that every output position weighs differently
+    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+    gn, gr = jax.jit(jax.grad(loss(new), (0, 1)))(x, w), jax.jit(jax.grad(loss(ref), (0, 1)))(x, w)
+    _close(gn[0], gr[0])
+    _close(gn[1], gr[1])
+
+
+def test_choose_lowering_follows_shape_and_backend():
+    sq = dict(dimension_numbers=NHWC)
+    assert ops.choose_lowering((16, 56, 56, 128), (1, 1, 128, 16), (1, 1), "VALID", backend="cpu", **sq) == "dot"
+    assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="cpu", **sq) == "im2col"
+    assert ops.choose_lowering((16, 27, 27, 32), (3, 3, 32, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
+    assert ops.choose_lowering((16, 56, 56, 16), (3, 3, 16, 64), (1, 1), "SAME", backend="cpu", **sq) == "xla"
+    assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "xla"
+    assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="gpu", **sq) == "xla"
+    assert ops.choose_lowering((16, 56, 56, 128), (1, 1, 128, 16), (1, 1), "VALID", backend="tpu", **sq) == "xla"
+    # grouped, dilated or other layouts keep XLA's convolution
+    assert ops.choose_lowering((2, 9, 9, 32), (1, 1, 16, 32), (1, 1), feature_group_count=2, backend="cpu", **sq) == "xla"
+    assert ops.choose_lowering((2, 9, 9, 32), (3, 3, 32, 8), (1, 1), rhs_dilation=(2, 2), backend="cpu", **sq) == "xla"
+    assert ops.choose_lowering((2, 32, 9, 9), (8, 32, 1, 1), (1, 1), dimension_numbers=("NCHW", "OIHW", "NCHW"), backend="cpu") == "xla"
+
+
+def test_forcing_an_inapplicable_lowering_is_an_error():
+    x, w = _conv_case(jax.random.key(0), 1, 8, 4, 4, 3)
+    with pytest.raises(JaxvizError, match="does not apply"):
+        ops.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC, lowering="dot")
+    with pytest.raises(JaxvizError, match="unknown convolution lowering"):
+        ops.conv_with("winograd")
+
+
+def _reference_pool(x, window, strides, pads):
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, *window, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0)))
+
+
+@pytest.mark.parametrize(
+    "window, strides, padding, pads, hw",
+    [
+        ((3, 3), (2, 2), "CEIL", ((0, 1), (0, 1)), 12),  # SqueezeNet's ceil-mode pooling
+        ((3, 3), (2, 2), "VALID", ((0, 0), (0, 0)), 13),
+        ((2, 2), (2, 2), "SAME", ((0, 1), (0, 1)), 7),  # HED's odd sizes
+        ((2, 2), (2, 2), "VALID", ((0, 0), (0, 0)), 8),  # the reshape path on CPU
+        ((3, 2), (1, 2), ((1, 1), (0, 1)), ((1, 1), (0, 1)), 7),
+    ],
+)
+def test_max_pool_equals_reduce_window_with_gradients(window, strides, padding, pads, hw):
+    x = jax.random.normal(jax.random.key(hw), (2, hw, hw, 3))  # continuous values: no ties
+    new = lambda x: ops.max_pool(x, window, strides, padding)
+    ref = lambda x: _reference_pool(x, window, strides, pads)
+    loss = lambda f: lambda x: jnp.sum(jnp.sin(3 * f(x)))
+    t = jax.random.normal(jax.random.key(1), x.shape)
+
+    @jax.jit
+    def run(x, t):  # value, gradient, and forward mode (the rule is a custom_jvp)
+        return [(f(x), jax.grad(loss(f))(x), jax.jvp(f, (x,), (t,))[1]) for f in (new, ref)]
+
+    for a, b in zip(*run(x, t)):
+        _close(a, b, rtol=0)
+
+
+def test_max_pool_sends_a_tied_window_gradient_to_its_first_maximum():
+    x = jnp.zeros((1, 5, 5, 1))  # every window tied: its first (top-left) element takes the cotangent, as in XLA
+    g = jax.jit(jax.grad(lambda x: ops.max_pool(x, 3, 2, "VALID").sum()))(x)[0, :, :, 0]
+    expected = np.zeros((5, 5))
+    expected[::2, ::2][:2, :2] = 1.0
+    np.testing.assert_array_equal(g, expected)
+
+
+def test_avg_pool_is_the_window_mean():
+    x = jax.random.normal(jax.random.key(2), (2, 9, 8, 3))
+    _close(ops.avg_pool(x, 2), nnx.avg_pool(x, (2, 2), strides=(2, 2)))
+
+
+def test_with_fast_ops_rewrites_any_function_and_keeps_its_gradient():
+    x, w = _conv_case(jax.random.key(3), 2, 8, 128, 16, 3)
+    w1 = jax.random.normal(jax.random.key(4), (1, 1, 16, 8)) / 4.0
+
+    def net(x, params):
+        h = jax.nn.relu(lax.conv_general_dilated(x, params["w"], (1, 1), "SAME", dimension_numbers=NHWC))
+        h = jax.jit(lambda h: nnx.max_pool(h, (3, 3), strides=(2, 2)))(h)
+        return jnp.sum(jnp.cos(lax.conv_general_dilated(h, params["w1"], (1, 1), "VALID", dimension_numbers=NHWC)))
+
+    params = {"w": w, "w1": w1}
+    fast = ops.with_fast_ops(net)
+    prims = {e.primitive.name for e in jax.make_jaxpr(fast)(x, params).jaxpr.eqns}
+    if jax.default_backend() == "cpu":
+        assert "conv_general_dilated" not in prims and "dot_general" in prims
+    _close(jax.jit(fast)(x, params), jax.jit(net)(x, params))
+    g_fast, g_ref = jax.jit(jax.grad(fast, (0, 1)))(x, params), jax.jit(jax.grad(net, (0, 1)))(x, params)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+        _close(a, b)
+
+
+def test_zoo_models_use_the_chosen_lowerings(squeezenet_model):
+    from jaxviz.models import convnet, lenet
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("on accelerators every convolution stays XLA's")
+
+    def count(model, x):
+        eqns = jax.make_jaxpr(lambda x: model(x))(x).jaxpr.eqns
+        names = []
+
+        def visit(eqns):
+            for e in eqns:
+                names.append(e.primitive.name)
+                for sub in ("jaxpr", "call_jaxpr"):
+                    if sub in e.params:
+                        visit(getattr(e.params[sub], "jaxpr", e.params[sub]).eqns)
+
+        visit(eqns)
+        return names.count("conv_general_dilated")
+
+    # SqueezeNet: its 1x1 convolutions are dots; conv1 and the eight 3x3 expand convolutions stay XLA's
+    assert count(squeezenet_model, jnp.zeros((1, 99, 99, 3))) == 9
+    assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 2
+    assert count(convnet(), jnp.zeros((1, 32, 32, 3))) == 1  # only block 1 (3 channels in); 128 -> 128 is im2col
+
+
+def test_squeezenet_with_chosen_lowerings_matches_plain_xla(squeezenet_model, photos227):
+    """Logits and input gradient of the zoo SqueezeNet equal the same net traced with XLA's own ops."""
+    x = jnp.asarray(photos227[:, :99, :99])  # small (49, 24 and 11 px maps)
+    t = jnp.array([281, 967])
+
+    def target_sum(x):
+        return jnp.take_along_axis(squeezenet_model(x), t[:, None], axis=1).sum()
+
+    def ref_logits(x):  # distinct functions: jit's trace cache must not reuse the other lowering
+        return squeezenet_model(x)
+
+    def ref_target_sum(x):
+        return target_sum(x)
+
+    fast_jaxpr = str(jax.make_jaxpr(jax.grad(target_sum))(x))
+    if jax.default_backend() == "cpu":  # the 3x3 convolutions stay XLA's; no select_and_scatter in the gradient
+        assert fast_jaxpr.count("conv_general_dilated[") == 2 * 9 and "select_and_scatter_add" not in fast_jaxpr
+    logits, grad = jax.jit(squeezenet_model)(x), jax.jit(jax.grad(target_sum))(x)
+    with ops.plain_xla():
+        ref_jaxpr = str(jax.make_jaxpr(jax.grad(ref_target_sum))(x))
+        ref = jax.jit(ref_logits)(x), jax.jit(jax.grad(ref_target_sum))(x)
+    assert "select_and_scatter_add" in ref_jaxpr and ref_jaxpr.count("conv_general_dilated[") == 2 * 26  # forward and input gradient of each
+    _close(logits, ref[0], rtol=1e-5)
+    _close(grad, ref[1], rtol=1e-4)
