@@ -11,7 +11,7 @@ import sys
 
 from jaxviz.errors import JaxvizError
 
-SUBCOMMANDS = ("tour", "train", "saliency")
+SUBCOMMANDS = ("tour", "train", "saliency", "inspect")
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -96,29 +96,34 @@ class Histogram(NamedTuple):
     zero_fraction: float
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "bins"))
-def _histogram(model, x, layer, bins):
-    a = layer_activations(model, x, (layer,))[layer]
-    flat = a.reshape(-1, a.shape[-1])  # (values per channel, C)
-    lo, hi = flat.min(), flat.max()
-    edges = jnp.linspace(lo, jnp.where(hi > lo, hi, lo + 1.0), bins + 1)
-    idx = jnp.clip(jnp.searchsorted(edges, flat, side="right") - 1, 0, bins - 1)
-    channel_counts = jax.vmap(lambda col: jnp.bincount(col, length=bins), in_axes=1)(idx)
-    return edges, channel_counts, jnp.mean(flat == 0)
+@functools.partial(jax.jit, static_argnames=("layers", "bins"))
+def _histograms(model, x, layers, bins):
+    acts = layer_activations(model, x, layers)
+    out = {}
+    for name in layers:
+        a = acts[name]
+        flat = a.reshape(-1, a.shape[-1])  # (values per channel, C)
+        lo, hi = flat.min(), flat.max()
+        hi = jnp.where(hi > lo, hi, lo + 1.0)
+        idx = jnp.clip(jnp.floor((flat - lo) / (hi - lo) * bins).astype(jnp.int32), 0, bins - 1)
+        cell = idx + bins * jnp.arange(flat.shape[1], dtype=jnp.int32)[None, :]
+        counts = jnp.zeros((flat.shape[1] * bins,), jnp.int32).at[cell.reshape(-1)].add(1)
+        out[name] = (jnp.linspace(lo, hi, bins + 1), counts.reshape(flat.shape[1], bins), jnp.mean(flat == 0))
+    return out
 
 
 def activation_histograms(model, x, layers: str | Sequence[str] | None = None, *, bins: int = 50) -> dict[str, Histogram]:
     """Per-layer and per-channel histograms of activations over the batch ``x``.
 
-    Each layer gets ``bins`` equal bins over its own range; the per-channel counts share them.
+    Each layer gets ``bins`` equal bins over its own range; the per-channel counts share them. One
+    compiled pass computes every layer.
     """
     model = require_model(model)
     layers = check_layers(model, layers)
     bins = check_positive("bins", bins)
     x = jnp.asarray(check_batch(model, x))
     out = {}
-    for name in layers:
-        edges, cc, zf = _histogram(model, x, name, bins)
+    for name, (edges, cc, zf) in _histograms(model, x, layers, bins).items():
         cc = np.asarray(cc)
         out[name] = Histogram(np.asarray(edges), cc.sum(axis=0), cc, float(zf))
     return out

@@ -9,9 +9,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from jaxviz.errors import JaxvizError, ShapeError
+from jaxviz.inspect._common import check_channel
 from jaxviz.inspect.activations import Histogram
 from jaxviz.inspect.neighbours import Neighbours
-from jaxviz.inspect.topk import TopK, top_examples
+from jaxviz.inspect.receptive import ReceptiveField, receptive_field
+from jaxviz.inspect.topk import TopK, crop, top_examples, top_projections
 from jaxviz.viz import image_grid
 
 
@@ -38,52 +40,39 @@ def topk_figure(
     layer: str,
     channels: Sequence[int],
     *,
+    field: ReceptiveField | None = None,
     projections: bool = True,
     projection_method: str = "deconvnet",
 ) -> np.ndarray:
     """For each channel a row: its top-k images' receptive-field crops around the argmax, then (if
-    ``projections``) the crops of the unit's :func:`~jaxviz.attribution.unit_projection` on each
-    image -- Zeiler & Fergus (2014) Fig. 2. Dense layers show the whole images (and projections)."""
-    from jaxviz.attribution import unit_projection
-    from jaxviz.inspect.receptive import receptive_field
-    from jaxviz.viz import normalize
+    ``projections``) the same crops of :func:`~jaxviz.inspect.top_projections` -- Zeiler & Fergus
+    (2014) Fig. 2. Dense layers show whole images. ``field`` reuses a :func:`receptive_field`."""
 
     if not len(channels):
         raise JaxvizError("topk_figure needs at least one channel.")
-    shape = model.layer_shapes()[layer]
-    spatial = len(shape) == 4
-    field = receptive_field(model, layer) if spatial else None
-    rows, labels = [], []
+    spatial = len(model.layer_shapes()[layer]) == 4
+    field = (receptive_field(model, layer) if field is None else field) if spatial else None
+    tiles, labels = [], []
     for ch in channels:
+        ch = check_channel(layer, topk.values.shape[0], ch)
         if spatial:
-            ex = top_examples(model, data, topk, layer, int(ch), field=field)
-            tiles, imgs = ex.crops, ex.images
+            ex = top_examples(model, data, topk, layer, ch, field=field)
+            row = list(ex.crops)
         else:
-            from jaxviz.inspect._common import check_channel
-
-            check_channel(layer, topk.values.shape[0], int(ch))
-            imgs = np.asarray(data[topk.indices[int(ch)]], np.float32)
-            tiles = imgs
-        row = [np.asarray(t) for t in tiles]
-        row_labels = [f"{v:.2g}" for v in topk.values[int(ch)]]
+            row = list(np.asarray(data[topk.indices[ch]], np.float32))
+        row_labels = [f"{v:.2g}" for v in topk.values[ch]]
         if projections:
-            unit = (int(ch),)
-            proj = np.asarray(unit_projection(model, imgs, layer, unit, method=projection_method))
-            proj = normalize(np.abs(proj).max(axis=-1), percentile=99.5)[..., None]
-            if imgs.shape[-1] == 3:
-                proj = np.repeat(proj, 3, axis=-1)
+            proj = top_projections(model, data, topk, layer, ch, method=projection_method)
+            proj = 0.5 + 0.5 * proj / np.maximum(np.abs(proj).max(axis=(1, 2, 3), keepdims=True), 1e-12)
             if spatial:
-                from jaxviz.inspect.topk import crop
-
-                size = tiles.shape[1:3]
-                proj = np.stack([crop(p, field.box(int(i), int(j)), size, fill=0.0) for p, (i, j) in zip(proj, topk.positions[int(ch)])])
+                size = row[0].shape[:2]
+                proj = np.stack([crop(p, field.box(int(i), int(j)), size, fill=0.5) for p, (i, j) in zip(proj, topk.positions[ch])])
             row += list(proj)
-            row_labels += ["proj"] * len(proj)
-        rows.append(row)
-        labels.append(row_labels)
-    flat = [t for r in rows for t in r]
-    scale = _scale_for(flat[0].shape[0], 40)
-    return image_grid(flat, ncols=len(rows[0]), scale=scale, labels=[lab for r in labels for lab in r], pad=2)
+            row_labels += [projection_method[:6]] * len(proj)
+        tiles += row
+        labels += row_labels
+    ncols = len(tiles) // len(channels)
+    return image_grid(tiles, ncols=ncols, scale=_scale_for(tiles[0].shape[0], 40), labels=labels, pad=2)
 
 
 def neighbours_figure(queries: np.ndarray, database: np.ndarray, feature_nb: Neighbours, pixel_nb: Neighbours) -> np.ndarray:

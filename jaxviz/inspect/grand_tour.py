@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 from PIL import Image, ImageDraw
@@ -38,38 +37,40 @@ class TourView(NamedTuple):
 
 
 def tour_view(features: ArrayLike, key: jax.Array, *, dims: int = 10, speed: float = 0.01) -> TourView:
-    """Prepare ``(N, D)`` features for the tour (see :class:`TourView`)."""
-    f = jnp.asarray(features, jnp.float32)
+    """Prepare ``(N, D)`` features for the tour (see :class:`TourView`).
+
+    Small host-side linear algebra on one BLAS thread (a multi-threaded SVD of a few hundred rows
+    gains nothing and, on a busy machine, loses seconds to oversubscription).
+    """
+    from scipy.linalg import expm
+    from threadpoolctl import threadpool_limits
+
+    f = np.asarray(features, np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
         raise ShapeError(f"the grand tour needs (N, D) features with N >= 2; got shape {f.shape}.")
     d = min(check_positive("dims", dims), f.shape[1], f.shape[0])
     if d < 2:
         raise ShapeError(f"the grand tour needs at least 2 dimensions; got features of shape {f.shape}.")
-    points, step = _view(f, key, d, float(speed))
-    return TourView(np.asarray(points), np.asarray(step))
-
-
-@jax.jit(static_argnames=("d", "speed"))
-def _view(f, key, d, speed):
     f = f - f.mean(axis=0)
-    _, _, vt = jnp.linalg.svd(f, full_matrices=False)
+    with threadpool_limits(1, user_api="blas"):
+        _, _, vt = np.linalg.svd(f, full_matrices=False)
     points = f @ vt[:d].T
-    points = points / jnp.maximum(jnp.max(jnp.linalg.norm(points, axis=1)), 1e-12)
-    a = jax.random.normal(key, (d, d))
-    a = (a - a.T) / jnp.sqrt(2.0 * d)
-    return points, jax.scipy.linalg.expm(speed * a)
+    points /= max(float(np.linalg.norm(points, axis=1).max()), 1e-12)
+    a = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist()).standard_normal((d, d))
+    a = (a - a.T) / np.sqrt(2.0 * d)
+    return TourView(points.astype(np.float32), expm(float(speed) * a))
 
 
 def tour_frames(view: TourView, frames: int) -> np.ndarray:
     """``(frames, N, 2)`` projections of the first ``frames`` steps of the tour."""
     frames = check_positive("frames", frames)
     d = view.points.shape[1]
-
-    def body(r, _):
-        return r @ view.step, r[:, :2]
-
-    _, rs = jax.lax.scan(body, jnp.eye(d), None, length=frames)
-    return np.asarray(jnp.einsum("nd,tdk->tnk", jnp.asarray(view.points), rs))
+    rs = np.empty((frames, d, 2))
+    r = np.eye(d)
+    for t in range(frames):
+        rs[t] = r[:, :2]
+        r = r @ view.step
+    return np.einsum("nd,tdk->tnk", view.points, rs).astype(np.float32)
 
 
 def _palette(n: int) -> list[str]:

@@ -20,23 +20,31 @@ from jaxviz.inspect._common import check_batch, check_choice, check_layers, chec
 METRICS = ("cosine", "l2")
 
 
-@functools.partial(jax.jit, static_argnames=("layer",))
-def _features(model, x, layer):
-    return flatten_features(layer_activations(model, x, (layer,))[layer])
+@functools.partial(jax.jit, static_argnames=("layers",))
+def _features(model, x, layers):
+    acts = layer_activations(model, x, layers)
+    return {n: flatten_features(acts[n]) for n in layers}
 
 
-def features(model, x, layer: str, *, batch_size: int = 512) -> np.ndarray:
-    """``(N, D)`` flattened activations of ``layer`` for pixels ``x``, in compiled batches (one program)."""
+def layer_features(model, x, layers, *, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """``{layer: (N, D)}`` flattened activations of ``layers`` for pixels ``x``, every layer in one
+    pass per batch of ``batch_size`` (one compiled program; a short last batch is padded)."""
     model = require_model(model)
-    layer = check_layers(model, layer)[0]
+    layers = check_layers(model, layers)
     x = check_batch(model, x)
     batch_size = min(check_positive("batch_size", batch_size), len(x))
-    out = []
+    out: dict[str, list] = {n: [] for n in layers}
     for i in range(0, len(x), batch_size):
         chunk = x[i : i + batch_size]
         padded, _ = pad_batch(chunk, batch_size)
-        out.append(np.asarray(_features(model, padded, layer))[: len(chunk)])
-    return np.concatenate(out)
+        for n, f in _features(model, padded, layers).items():
+            out[n].append(np.asarray(f)[: len(chunk)])
+    return {n: np.concatenate(v) for n, v in out.items()}
+
+
+def features(model, x, layer: str, *, batch_size: int = 512) -> np.ndarray:
+    """``(N, D)`` flattened activations of ``layer`` for pixels ``x`` (see :func:`layer_features`)."""
+    return layer_features(model, x, [layer], batch_size=batch_size)[check_layers(require_model(model), layer)[0]]
 
 
 def pixels(x: ArrayLike) -> np.ndarray:

@@ -69,37 +69,55 @@ def _probe_units(n: int) -> np.ndarray:
     return np.unique(np.clip([0, 1, 2, m - 1, m, m + 1, n - 3, n - 2, n - 1], 0, n - 1))
 
 
-def _supports(model, layer: str, hw: tuple[int, int], shape: tuple[int, ...]):
-    """``(ki, rows, kj, cols)``: row extents ``[lo, hi)`` of units ``ki`` down the middle column and
-    column extents of units ``kj`` along the middle row of ``layer``, from their input supports."""
+def _supports(model, layers: tuple[str, ...], hw: tuple[int, int], shapes: dict[str, tuple[int, ...]]) -> dict:
+    """``{layer: (ki, rows, kj, cols)}``: row extents ``[lo, hi)`` of units ``ki`` down the middle
+    column and column extents of units ``kj`` along the middle row, from their input supports.
+    One trace and one compiled program serve every layer."""
     c = model.input_shape[-1]
-    params = jax.tree.map(jnp.abs, model.params)
+    params = jax.tree.map(lambda a: np.abs(np.asarray(a)), model.params)
 
     def feature(p, x):
-        return layer_activations(model.replace(params=p), x, [layer])[layer]
+        acts = layer_activations(model.replace(params=p), x, layers)
+        return [acts[n] for n in layers]
 
     x = jnp.ones((1, *hw, c), jnp.float32)
     closed = jax.make_jaxpr(feature)(params, x)
     flat_params = jax.tree.leaves(params)
 
-    def linear(x):
+    def linear(flat_params, x):
         outs, _ = _Linearise().run(closed.jaxpr, closed.consts, [*flat_params, x], [None] * (len(flat_params) + 1))
-        return outs[0]
+        return outs
 
-    _, h, w, _ = shape
-    ki, kj = _probe_units(h), _probe_units(w)
-    units = [(i, w // 2) for i in ki] + [(h // 2, j) for j in kj]
-    cts = jnp.stack([jnp.zeros((1, h, w, shape[3]), jnp.float32).at[0, i, j, :].set(1.0) for i, j in units])
+    probes, cts = {}, []
+    for n in layers:
+        _, h, w, ch = shapes[n]
+        ki, kj = _probe_units(h), _probe_units(w)
+        units = [(i, w // 2) for i in ki] + [(h // 2, j) for j in kj]
+        ct = np.zeros((len(units), 1, h, w, ch), np.float32)
+        for u, (i, j) in enumerate(units):
+            ct[u, 0, i, j, :] = 1.0
+        probes[n] = (ki, kj)
+        cts.append(ct)
 
-    @jax.jit
-    def support(cts):
-        _, vjp = jax.vjp(linear, x)
-        return jax.vmap(lambda ct: jnp.abs(vjp(ct)[0][0]).sum(-1) > 0)(cts)
+    @jax.jit  # parameters and input are arguments, not constants: XLA would fold the whole net
+    def support(flat_params, x, cts):
+        outs, vjp = jax.vjp(lambda xx: linear(flat_params, xx), x)
+        masks = []
+        for li, ct in enumerate(cts):
+            def one(c, li=li):
+                full = [c if m == li else jnp.zeros_like(o) for m, o in enumerate(outs)]
+                return jnp.abs(vjp(full)[0][0]).sum(-1) > 0
+            masks.append(jax.vmap(one)(ct))
+        return masks
 
-    masks = np.asarray(support(cts))
-    rows = np.array([_extent(m.any(axis=1)) for m in masks[: len(ki)]])
-    cols = np.array([_extent(m.any(axis=0)) for m in masks[len(ki) :]])
-    return ki, rows, kj, cols
+    out = {}
+    for n, masks in zip(layers, support(flat_params, x, cts)):
+        masks = np.asarray(masks)
+        ki, kj = probes[n]
+        rows = np.array([_extent(m.any(axis=1)) for m in masks[: len(ki)]])
+        cols = np.array([_extent(m.any(axis=0)) for m in masks[len(ki) :]])
+        out[n] = (ki, rows, kj, cols)
+    return out
 
 
 def _extent(line: np.ndarray) -> tuple[int, int]:
@@ -132,28 +150,48 @@ def _axis_geometry(k: np.ndarray, ext: np.ndarray) -> tuple[int, int, int] | Non
     return size, stride, offset
 
 
-def receptive_field(model, layer: str) -> ReceptiveField:
-    """The receptive field of ``layer``'s units, from the gradient support of the linearised network.
+def receptive_fields(model, layers: str | tuple[str, ...] | list[str] | None = None) -> dict[str, ReceptiveField]:
+    """The receptive field of each spatial layer in ``layers`` (default: every layer with spatial
+    axes), from the gradient support of the linearised network (see the module doc).
 
-    Units along the middle row and column of the layer are traced back to the input at the model's
-    ``input_shape``; their extents give the size, stride and offset. Where every unit sees the whole
-    input (global pooling or normalisation before the layer, or a field wider than the image) the
-    result is the whole image with stride 0.
+    Units along the middle row and column (and near the borders) of each layer are traced back to
+    the input at the model's ``input_shape``; their extents give the size, the stride and the
+    offset. Where every unit sees the whole input (global pooling or normalisation before the
+    layer, or a field wider than the image) the result is the whole image with stride 0. All
+    layers share one trace and one compiled program.
 
     Raises:
       ShapeError: for a layer without spatial axes (a dense layer sees the whole image).
     """
     model = require_model(model)
-    layer = model.check_layers([layer])[0]
     if model.input_shape is None:
         raise ShapeError(f"{model.name} has no input_shape, so its receptive fields cannot be traced.")
+    shapes = model.layer_shapes()
+    if layers is None:
+        layers = tuple(n for n in model.layers if len(shapes[n]) == 4)
+    else:
+        layers = model.check_layers([layers] if isinstance(layers, str) else layers)
+    for n in layers:
+        if len(shapes[n]) != 4:
+            raise ShapeError(f"layer {n!r} has shape {shapes[n]} without spatial axes: its units see the whole image, so there is no receptive-field crop; pick a convolutional layer.")
+    if not layers:
+        return {}
     hw = tuple(model.input_shape[:2])
-    shape = model.layer_shapes()[layer]
-    if len(shape) != 4:
-        raise ShapeError(f"layer {layer!r} has shape {shape} without spatial axes: its units see the whole image, so there is no receptive-field crop; pick a convolutional layer.")
-    ki, rows, kj, cols = _supports(model, layer, hw, shape)
-    geo = [_axis_geometry(ki, rows), _axis_geometry(kj, cols)]
-    if None in geo:
-        return ReceptiveField(hw, (0, 0), (0, 0))
-    (sh, th, oh), (sw, tw, ow) = geo
-    return ReceptiveField((sh, sw), (th, tw), (oh, ow))
+    out = {}
+    for n, (ki, rows, kj, cols) in _supports(model, tuple(layers), hw, shapes).items():
+        geo = [_axis_geometry(ki, rows), _axis_geometry(kj, cols)]
+        if None in geo:
+            out[n] = ReceptiveField(hw, (0, 0), (0, 0))
+        else:
+            (sh, th, oh), (sw, tw, ow) = geo
+            out[n] = ReceptiveField((sh, sw), (th, tw), (oh, ow))
+    return out
+
+
+def receptive_field(model, layer: str) -> ReceptiveField:
+    """The receptive field of ``layer``'s units (see :func:`receptive_fields`).
+
+    Raises:
+      ShapeError: for a layer without spatial axes (a dense layer sees the whole image).
+    """
+    return receptive_fields(model, [layer])[layer]

@@ -79,7 +79,7 @@ def topk_step(model, state: dict[str, TopK], x: jax.Array, index: jax.Array, val
 
 
 def _empty(channels: int, k: int) -> TopK:
-    return TopK(jnp.full((channels, k), -jnp.inf, jnp.float32), jnp.full((channels, k), -1, jnp.int32), jnp.zeros((channels, k, 2), jnp.int32))
+    return TopK(np.full((channels, k), -np.inf, np.float32), np.full((channels, k), -1, np.int32), np.zeros((channels, k, 2), np.int32))
 
 
 def top_k(
@@ -183,3 +183,35 @@ def top_examples(model, data: np.ndarray, topk: TopK, layer: str, channel: int, 
     size = tuple(min(s, n) if st == 0 else s for s, st, n in zip(field.size, field.stride, hw))
     crops = np.stack([crop(img, field.box(int(i), int(j)), size) for img, (i, j) in zip(images, topk.positions[channel])])
     return TopKExamples(images, crops, topk.values[channel], idx, field)
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "method"))
+def _projections(model, x, channel, positions, *, layer, method):
+    from jaxviz.attribution import replace_relu_grad
+
+    feat = replace_relu_grad(lambda xx: layer_activations(model, xx, (layer,))[layer], method)
+    a, vjp = jax.vjp(feat, x)
+    if a.ndim == 2:
+        mask = jax.nn.one_hot(channel, a.shape[1], dtype=bool)
+    else:
+        b, h, w, c = a.shape
+        where = jax.nn.one_hot(positions[:, 0] * w + positions[:, 1], h * w, dtype=bool).reshape(b, h, w, 1)
+        mask = where & jax.nn.one_hot(channel, c, dtype=bool)[:, None, None, :]
+    (proj,) = vjp(jnp.where(mask, a, jnp.zeros_like(a)))
+    return proj
+
+
+def top_projections(model, data: np.ndarray, topk: TopK, layer: str, channel: int, *, method: str = "deconvnet") -> np.ndarray:
+    """Projections to pixel space of ``channel`` on each of its top examples, at the recorded argmax
+    (Zeiler & Fergus 2014, Fig. 2: "the neurons along the way to the top"): the backward pass from
+    that one unit with every other activation zeroed and ReLUs replaced by ``method`` (``"deconvnet"``,
+    ``"guided"`` or ``"gradient"``), as :func:`jaxviz.attribution.unit_projection` does for a fixed
+    unit; here every example has its own unit, in one compiled call. Returns ``(k, H, W, C)``."""
+    model = require_model(model)
+    layer = check_layers(model, layer)[0]
+    check_choice("method", method, ("deconvnet", "guided", "gradient"))
+    channel = check_channel(layer, topk.values.shape[0], channel)
+    images = jnp.asarray(np.asarray(data[topk.indices[channel]], np.float32))
+    k = images.shape[0]
+    proj = _projections(model, images, jnp.full((k,), channel, jnp.int32), jnp.asarray(topk.positions[channel]), layer=layer, method=method)
+    return np.asarray(proj)

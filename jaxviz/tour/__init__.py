@@ -4,7 +4,8 @@ from jaxviz.tour.attribution import attribution
 from jaxviz.tour.classifier import classifier
 from jaxviz.tour.core import TourContext, run_tour
 from jaxviz.tour.imagenet import imagenet
+from jaxviz.tour.inspect import inspect
 
-SECTIONS = (classifier, imagenet, attribution)
+SECTIONS = (classifier, imagenet, attribution, inspect)
 
-__all__ = ["SECTIONS", "TourContext", "attribution", "classifier", "imagenet", "run_tour"]
+__all__ = ["SECTIONS", "TourContext", "attribution", "classifier", "imagenet", "inspect", "run_tour"]
