@@ -128,7 +128,7 @@ def random_weights(model, key: jax.Array) -> Any:
     model = require_model(model)
     if model.init is not None:
         return model.replace(params=jax.jit(model.init)(key))
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     leaves, treedef = jax.tree.flatten(model.params)
-    keys = jax.random.split(key, len(leaves))
-    fresh = [(jnp.std(leaf) * jax.random.normal(k, leaf.shape)).astype(leaf.dtype) for leaf, k in zip(leaves, keys)]
-    return model.replace(params=jax.tree.unflatten(treedef, fresh))
+    fresh = [(np.std(np.asarray(leaf)) * rng.standard_normal(np.shape(leaf))).astype(np.asarray(leaf).dtype) for leaf in leaves]
+    return model.replace(params=jax.tree.unflatten(treedef, [jnp.asarray(f) for f in fresh]))

@@ -74,8 +74,18 @@ def topk_step(model, state: dict[str, TopK], x: jax.Array, index: jax.Array, val
     out = {}
     for name in layers:
         score, pos = _channel_scores(acts[name], reduce)
-        out[name] = _merge(state[name], score.astype(jnp.float32), pos, index, valid)
+        score, pos, idx, ok = (_gathered(a) for a in (score.astype(jnp.float32), pos, index, valid))
+        out[name] = _merge(state[name], score, pos, idx, ok)
     return out
+
+
+def _gathered(a: jax.Array) -> jax.Array:
+    """``a`` replicated when it is sharded over an explicit mesh axis (the running top-k is replicated)."""
+    sharding = jax.typeof(a).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or not any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+        return a
+    return jax.sharding.reshard(a, jax.sharding.PartitionSpec())
 
 
 def _empty(channels: int, k: int) -> TopK:
@@ -134,7 +144,8 @@ def top_k(
             for name in layers:
                 if len(shapes[name]) not in (2, 4):
                     raise ShapeError(f"layer {name!r} has shape {shapes[name]}; top-k needs (B, h, w, C) or (B, C) activations.")
-            state = {name: _empty(shapes[name][-1], k) for name in layers}
+            home = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec()) if isinstance(sharding, jax.sharding.NamedSharding) else jax.devices()[0]
+            state = jax.device_put({name: _empty(shapes[name][-1], k) for name in layers}, home)  # placed like the step's outputs
         x, valid = pad_batch(batch, batch_size)
         index = np.arange(seen, seen + batch_size, dtype=np.int32)
         if sharding is not None:

@@ -21,7 +21,7 @@ def test_trained_filters_are_more_structured_than_random(squeezenet_model, lenet
     name, k = I.first_kernel(squeezenet_model)
     random = I.kernel_of(I.random_weights(squeezenet_model, jax.random.key(0)), name)
     assert name == "conv1" and random.shape == k.shape
-    assert I.filter_structure(k) > 0.15 and abs(I.filter_structure(random)) < 0.05
+    assert I.filter_structure(k) > 0.15 and abs(I.filter_structure(random)) < 0.1  # 2304 neighbour pairs: noise ~0.02
     expand = "fires/fire2/expand3x3"
     assert I.filter_structure(I.kernel_of(squeezenet_model, expand)) > 0.1
     assert I.filter_structure(I.first_kernel(lenet_trained)[1]) > I.filter_structure(I.first_kernel(lenet_untrained)[1]) + 0.05
