@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from jaxviz.attribution._common import check_choice, check_positive  # noqa: F401 - shared with jaxviz.inspect
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model
 
@@ -44,18 +45,6 @@ def check_batch(model: Model, x, what: str = "images") -> np.ndarray:
         raise ShapeError(f"the {what} are empty (shape {shape}); pass at least one image.")
     x = model.check_input(x)
     return np.asarray(x)
-
-
-def check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise JaxvizError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)
-
-
-def check_choice(name: str, value, choices):
-    if value not in choices:
-        raise JaxvizError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}.")
-    return value
 
 
 def check_channel(layer: str, channels: int, channel: int) -> int:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxviz.errors import ShapeError
-from jaxviz.inspect._common import check_batch, check_layers, check_positive, layer_activations, require_model
+from jaxviz.inspect._common import check_batch, check_choice, check_layers, check_positive, layer_activations, require_model
 
 
 def activation_maps(model, image, layer: str, *, normalize: str = "per_channel") -> np.ndarray:
@@ -35,8 +35,7 @@ def activation_maps(model, image, layer: str, *, normalize: str = "per_channel")
     a = np.asarray(_acts(model, jnp.asarray(check_batch(model, x)), (layer,))[layer])[0]
     if a.ndim != 3:
         raise ShapeError(f"layer {layer!r} has activations of shape {a.shape} per image, not (h, w, C) maps; pick a convolutional layer.")
-    if normalize not in ("per_channel", "shared"):
-        raise ShapeError(f"unknown normalize {normalize!r}; choose 'per_channel' or 'shared'.")
+    check_choice("normalize", normalize, ("per_channel", "shared"))
     maps = np.moveaxis(a, -1, 0)  # (C, h, w)
     axes = (1, 2) if normalize == "per_channel" else (0, 1, 2)
     lo = np.minimum(maps.min(axis=axes, keepdims=True), 0.0)

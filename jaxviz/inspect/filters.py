@@ -122,9 +122,11 @@ def filter_structure(kernel: ArrayLike) -> float:
 
 
 def random_weights(model, key: jax.Array) -> Any:
-    """The same architecture with random weights: ``model.init(key)`` when it has one, otherwise each
-    parameter redrawn as Gaussian noise with that parameter's standard deviation (the randomisation
-    of Adebayo et al., "Sanity Checks for Saliency Maps", 2018)."""
+    """The same architecture with random weights: ``model.init(key)`` when it has one (the untrained
+    network), otherwise each parameter redrawn as Gaussian noise with that parameter's standard
+    deviation (the randomisation of Adebayo et al., "Sanity Checks for Saliency Maps", 2018; drawn on
+    the host by a NumPy generator seeded from ``key``, which is quick for a pretrained net's many
+    parameter shapes)."""
     model = require_model(model)
     if model.init is not None:
         return model.replace(params=jax.jit(model.init)(key))

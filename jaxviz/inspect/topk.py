@@ -165,9 +165,9 @@ def crop(image: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int
     top, left, bottom, right = box
     h, w = image.shape[:2]
     out = np.full((*size, image.shape[2]), fill, np.float32)
-    t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
-    if b > t and r > l:
-        out[t - top : b - top, l - left : r - left] = image[t:b, l:r]
+    t, lft, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+    if b > t and r > lft:
+        out[t - top : b - top, lft - left : r - left] = image[t:b, lft:r]
     return out
 
 

@@ -14,10 +14,13 @@ def _run(ckpt, tmp_path, *args):
     return main(["inspect", *args, "--model", ckpt, "--out", str(tmp_path), "--no-progress"])
 
 
-def test_subcommands_write_figures_and_records(ckpt, tmp_path, capsys):
-    assert _run(ckpt, tmp_path, "filters") == 0
+def test_subcommands_write_figures_and_records(ckpt, lenet_trained, mnist, tmp_path, monkeypatch):
+    import jaxviz.cli.inspect as cli
+
+    assert _run(ckpt, tmp_path, "filters") == 0  # loads the checkpoint folder
     rec = json.loads((tmp_path / "inspect-filters.json").read_text())
     assert rec["kernel"] == "conv1" and rec["filter_structure"] > rec["filter_structure_random"]
+    monkeypatch.setattr(cli, "load_model", lambda args: (lenet_trained, mnist))  # the same model, already loaded
     assert _run(ckpt, tmp_path, "topk", "--layer", "conv2", "-k", "4", "--limit", "300", "--channels", "1,2") == 0
     rec = json.loads((tmp_path / "inspect-topk.json").read_text())
     assert rec["receptive_field"]["size"] == [14, 14] and len(rec["indices"][0]) == 4
