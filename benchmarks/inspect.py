@@ -84,17 +84,17 @@ class TorchConvNet(nn.Module):
         for i in range(3):
             conv = nn.Conv2d(cin if i == 0 else width, width, 3, padding=1)
             conv.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(params["convs"][i]["kernel"].transpose(3, 2, 0, 1))))
-            conv.bias.data.copy_(torch.from_numpy(params["convs"][i]["bias"]))
+            conv.bias.data.copy_(torch.from_numpy(np.array(params["convs"][i]["bias"])))
             norm = nn.InstanceNorm2d(width, affine=True, eps=1e-5)
-            norm.weight.data.copy_(torch.from_numpy(params["norms"][i]["scale"]))
-            norm.bias.data.copy_(torch.from_numpy(params["norms"][i]["bias"]))
+            norm.weight.data.copy_(torch.from_numpy(np.array(params["norms"][i]["scale"])))
+            norm.bias.data.copy_(torch.from_numpy(np.array(params["norms"][i]["bias"])))
             blocks.append(nn.Sequential(conv, norm, nn.ReLU(), nn.AvgPool2d(2)))
             size //= 2
         self.block1, self.block2, self.block3 = blocks
         fc = nn.Linear(width * size * size, classes)
         k = params["fc"]["kernel"].reshape(size, size, width, classes).transpose(2, 0, 1, 3).reshape(-1, classes)  # NHWC -> NCHW rows
         fc.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(k.T)))
-        fc.bias.data.copy_(torch.from_numpy(params["fc"]["bias"]))
+        fc.bias.data.copy_(torch.from_numpy(np.array(params["fc"]["bias"])))
         self.logits = nn.Sequential(nn.Flatten(), fc)
 
     def forward(self, x):

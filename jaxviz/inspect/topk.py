@@ -62,7 +62,7 @@ def _merge(state: TopK, score: jax.Array, pos: jax.Array, index: jax.Array, vali
     return TopK(top, jnp.take_along_axis(indices, order, axis=1), jnp.take_along_axis(positions, order[..., None], axis=1))
 
 
-@functools.partial(jax.jit, static_argnames=("layers", "reduce"), donate_argnums=(1,))
+@functools.partial(jax.jit, static_argnames=("layers", "reduce"))
 def topk_step(model, state: dict[str, TopK], x: jax.Array, index: jax.Array, valid: jax.Array, *, layers: tuple[str, ...], reduce: str) -> dict[str, TopK]:
     """One streaming step: the running top-k of every layer merged with batch ``x`` (examples ``index``).
 
@@ -135,6 +135,7 @@ def top_k(
         stream = iter(data)
     state = None
     seen = 0
+    in_flight: list = []  # JAX dispatches asynchronously: bound the batches queued ahead of the device
     for batch in stream:
         batch = check_batch(model, batch, "data")
         if len(batch) > batch_size:
@@ -151,6 +152,9 @@ def top_k(
         if sharding is not None:
             x, index, valid = (jax.device_put(a, sharding) for a in (x, index, valid))
         state = topk_step(model, state, x, index, valid, layers=layers, reduce=reduce)
+        in_flight.append(state)
+        if len(in_flight) > 2:
+            jax.block_until_ready(in_flight.pop(0))
         seen += len(batch)
     if state is None:
         raise ShapeError("the data set is empty: the stream gave no batches.")
