@@ -3,6 +3,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
 import pytest
 
@@ -117,3 +118,18 @@ def test_sharded_batches_give_the_same_top_k():
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sharded ok" in result.stdout
+
+
+def test_memory_does_not_grow_with_the_stream(lenet_trained, small_train):
+    x, _ = small_train
+    live = []
+
+    def stream():
+        for i in range(0, 640, 32):
+            live.append(sum(a.nbytes for a in jax.live_arrays()))
+            yield x[i : i + 32]
+
+    I.top_k(lenet_trained, stream(), ["conv1", "fc1"], k=5, batch_size=32)
+    batch_bytes = x[:32].nbytes
+    # 20 batches streamed; device memory holds the (C, k) states and a few queued batches, never the stream
+    assert len(live) == 20 and max(live) <= live[0] + 5 * batch_bytes
