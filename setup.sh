@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up jaxviz in ./.venv: Python packages, embedded weights, and the Fashion-MNIST files.
 #   bash setup.sh          the library and the `jaxviz` command
-#   bash setup.sh --dev    plus test and benchmark-peer packages (pytest, torch 2.13.0 CPU, captum)
+#   bash setup.sh --dev    plus test and benchmark-peer packages (pytest, torch 2.13.0 CPU, captum) and, as root,
+#                          Debian's chromium-headless-shell for the browser test
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -24,5 +25,9 @@ if [ ! -f "$fmnist" ]; then
     echo "note: Fashion-MNIST is not installed. As root: apt-get install dataset-fashion-mnist;" >&2
     echo "      or pass --data-dir DIR holding the IDX files; 'jaxviz tour --quick' uses the embedded MNIST-5k instead." >&2
   fi
+fi
+# --dev: a headless browser for the test that opens the grand-tour page the way a reader would.
+if [ -n "$extras" ] && ! command -v chromium-headless-shell >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null
 fi
 echo "jaxviz is set up in $(pwd)/.venv"

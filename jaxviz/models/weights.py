@@ -1,4 +1,4 @@
-"""Safe readers for weight files: restricted pickles and shape checks that name the layer."""
+"""Safe readers for weight files (restricted pickles, shape checks that name the layer) and random redraws of a model's weights."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxviz.errors import WeightsError
@@ -60,3 +62,25 @@ def require_keys(weights: Mapping, keys, source: str) -> None:
     missing = [k for k in keys if k not in weights]
     if missing:
         raise WeightsError(f"{source} lacks layer(s) {', '.join(missing)}; is it a file for another architecture?")
+
+
+def random_weights(model, key: jax.Array):
+    """The same architecture with random filters: the untrained baseline of filter pictures (Krizhevsky
+    et al. 2012), of texture synthesis (Gatys et al. 2015, Fig. 2) and of sanity checks.
+
+    Every kernel (array of rank >= 2) is drawn from He et al.'s normal (variance ``2 / fan_in``, fan-in =
+    all axes but the last; numpy, seeded by ``key``, so no initialiser is compiled per shape) and every
+    bias is zero, whatever initialiser the model itself would use.
+    """
+    leaves, tree = jax.tree.flatten(model.params)
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    rng = np.random.default_rng(np.asarray(data).ravel().tolist())  # on the host: no compile per shape
+    new = []
+    for leaf in leaves:
+        shape, dtype = np.shape(leaf), np.asarray(leaf).dtype
+        if len(shape) >= 2:
+            fan_in = max(1, int(np.prod(shape[:-1])))
+            new.append(jnp.asarray((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)))
+        else:
+            new.append(jnp.zeros(shape, dtype))
+    return model.replace(params=jax.tree.unflatten(tree, new), name=model.name + "_random")

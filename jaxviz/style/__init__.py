@@ -5,6 +5,7 @@ and covariance matrices, masked per segment), the losses built from them, and im
 L-BFGS or Adam on any :class:`~jaxviz.models.Model` with layers chosen by name.
 """
 
+from jaxviz.models.weights import random_weights
 from jaxviz.style.doodle import (
     DoodleResult,
     kmeans_segments,
@@ -25,7 +26,6 @@ from jaxviz.style.features import (
     doodle_layers,
     extractor,
     features,
-    random_weights,
     style_layers,
     texture_layers,
 )

@@ -6,7 +6,7 @@ The one place where style methods read a network is :func:`features`, a call of
 * average pooling instead of max pooling (``pooling="avg"``), by rewriting the traced forward pass:
   every max-pooling window (``reduce_window_max``) becomes the mean of the same window, padding
   excluded, so the zoo's layer definitions serve unchanged;
-* the random-weights baseline (:func:`random_weights`): the same architecture with random filters.
+* the random-weights baseline is :func:`jaxviz.models.random_weights`: the same architecture with random filters.
 """
 
 from __future__ import annotations
@@ -169,24 +169,3 @@ def _shapes(ext: Extractor, shape) -> dict | None:
         return None
     shapes = {n: tuple(a.shape) for n, a in acts.items()}
     return shapes if all(d > 0 for s in shapes.values() for d in s) else None
-
-
-def random_weights(model: Model, key: jax.Array) -> Model:
-    """The same architecture with random filters: the baseline of Gatys et al. (2015), Fig. 2.
-
-    Every kernel (array of rank >= 2) is drawn from He et al.'s normal (variance ``2 / fan_in``, fan-in =
-    all axes but the last; numpy, seeded by ``key``, so no initialiser is compiled per shape) and every
-    bias is zero, whatever initialiser the model itself would use.
-    """
-    leaves, tree = jax.tree.flatten(model.params)
-    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    rng = np.random.default_rng(np.asarray(data).ravel().tolist())  # on the host: no compile per shape
-    new = []
-    for leaf in leaves:
-        shape, dtype = np.shape(leaf), np.asarray(leaf).dtype
-        if len(shape) >= 2:
-            fan_in = max(1, int(np.prod(shape[:-1])))
-            new.append(jnp.asarray((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)))
-        else:
-            new.append(jnp.zeros(shape, dtype))
-    return model.replace(params=jax.tree.unflatten(tree, new), name=model.name + "_random")
