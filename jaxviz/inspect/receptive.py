@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxviz.attribution._jaxpr import Interpreter, is_concrete_zero
 from jaxviz.errors import ShapeError
 from jaxviz.inspect._common import layer_activations, require_model
+from jaxviz.jaxpr import Interpreter, is_concrete_zero
 
 
 class ReceptiveField(NamedTuple):
