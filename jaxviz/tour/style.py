@@ -1,6 +1,6 @@
 """Tour section: Gram-matrix texture synthesis from brick, grass and gravel (with the random-weights
 baseline and, in full mode, Gatys' growing layer subsets), style transfer of a bundled photo with its
-alpha/beta sweep, and a neural doodle (full mode)."""
+alpha/beta sweep and (full mode) the layer-subset x alpha/beta grid, and a neural doodle (full mode)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from jaxviz.style import (
     one_hot,
     random_weights,
     statistics,
+    style_layers,
     style_transfer,
     synthesize_texture,
     texture_layers,
@@ -116,6 +117,28 @@ def _transfers(ctx: TourContext, model, size: int, steps: int, ratios) -> list:
     return entries
 
 
+def _layer_grid(ctx: TourContext, model, size: int, steps: int, ratios) -> list:
+    """Gatys et al. (2016) Fig. 3: rows match the style at growing subsets of the style layers, columns
+    increase alpha/beta; all in one batched L-BFGS run (per-image layer weights and content weights)."""
+    layers = style_layers(model)
+    content = resize(photo("chelsea"), size)
+    style_image = resize(to_rgb(photo(STYLE_IMAGE)), size)
+    rows = growing_subsets(layers)
+    weights = np.repeat(rows, len(ratios), axis=0)
+    alpha = np.tile(np.asarray(ratios, np.float32), len(layers))
+    res = style_transfer(model, np.stack([content] * len(weights)), style_image, content_weight=alpha, style_layer_names=layers,
+                         layer_weights=weights, method="lbfgs", steps=steps)
+    labels = [f"to {layers[i]}, a/b {r:g}"[:18] for i in range(len(layers)) for r in ratios]
+    ctx.report.section("Style").figure(
+        image_grid(np.asarray(res.image), ncols=len(ratios), labels=labels, scale=max(1, 192 // size)),
+        f"chelsea in the style of {STYLE_IMAGE}: one row per growing subset of the style layers, alpha/beta increasing to the right "
+        f"(Gatys et al. 2016, Fig. 3; {steps} L-BFGS steps at {size} px)", name="style-layer-grid")
+    out = [{"up_to": layers[i // len(ratios)], "alpha_beta": float(alpha[i]), "style_loss": float(res.style_loss[i]),
+            "content_loss": float(res.content_loss[i])} for i in range(len(weights))]
+    ctx.report.section("Style").table(out, caption="normalised style loss (at the subset's layers) and content loss of each cell of the grid")
+    return out
+
+
 def _doodle(ctx: TourContext, model, size: int, steps: int) -> dict:
     painting = resize(photo("coffee"), size)
     labels, centres = kmeans_segments(painting, 3, seed=ctx.seed)
@@ -142,6 +165,7 @@ def style(ctx: TourContext) -> dict:
     summary = {"textures": entries, "transfers": transfers}
     if not ctx.quick:
         summary["subsets"] = _subsets(ctx, model, info["src"], info["layers"], size, 100)
+        summary["layer_grid"] = _layer_grid(ctx, model, 96, 40, (0.1, 1.0, 10.0))
         summary["doodle"] = _doodle(ctx, model, 96, 80)
     cats = [t["alpha_beta"] for t in transfers if t["style"] == STYLE_IMAGE and t["top1_is_cat"]]
     summary["min_alpha_beta_still_cat"] = min(cats) if cats else None
