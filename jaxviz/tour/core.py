@@ -51,7 +51,8 @@ class TourContext:
     seed: int = 0
     cache: str | None = None
     progress: bool = True
-    _resources: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    # built resources by name ("classifier", "imagenet"); a caller may put its own in (tests, notebooks)
+    resources: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     def log(self, message: str) -> None:
         if self.progress:
@@ -59,21 +60,21 @@ class TourContext:
 
     def classifier(self) -> Classifier:
         """LeNet-5 on MNIST-5k (quick) or Fashion-MNIST, trained once per tour (and cached on disk)."""
-        if "classifier" not in self._resources:
+        if "classifier" not in self.resources:
             name, config = CLASSIFIER_QUICK if self.quick else CLASSIFIER_FULL
             data = load_dataset(name)
             self.log(f"[classifier] LeNet-5 on {name} ({len(data.x_train)} train / {len(data.x_test)} test, source {data.source})")
             result = train(lenet(data.x_train.shape[1:], class_names=data.class_names), data,
                            config._replace(seed=self.seed), cache=self.cache, progress=self.progress)
-            self._resources["classifier"] = Classifier(result.model, data, result)
-        return self._resources["classifier"]
+            self.resources["classifier"] = Classifier(result.model, data, result)
+        return self.resources["classifier"]
 
     def imagenet(self) -> ImageNet:
         """SqueezeNet 1.1 with its ImageNet weights and the photos the tour classifies."""
-        if "imagenet" not in self._resources:
+        if "imagenet" not in self.resources:
             names = PHOTOS_QUICK if self.quick else PHOTOS_FULL
-            self._resources["imagenet"] = ImageNet(squeezenet(), {n: resize(to_rgb(photo(n)), 227) for n in names})
-        return self._resources["imagenet"]
+            self.resources["imagenet"] = ImageNet(squeezenet(), {n: resize(to_rgb(photo(n)), 227) for n in names})
+        return self.resources["imagenet"]
 
 
 Section = Callable[[TourContext], dict]

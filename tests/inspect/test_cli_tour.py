@@ -53,13 +53,13 @@ def test_bad_input_exits_2_with_one_line(lenet_trained, mnist, tmp_path, capsys,
 def test_tour_section(lenet_trained, mnist, tmp_path, monkeypatch):
     import importlib
 
-    from jaxviz.tour.core import TourContext
+    from jaxviz.tour.core import Classifier, TourContext
     from jaxviz.viz import Report
 
     section = importlib.import_module("jaxviz.tour.inspect")
     monkeypatch.setattr(section, "QUICK", dict(topk_images=600, knn_train=400, knn_test=150, points=120, tsne_iter=250))
     ctx = TourContext(tmp_path, Report(tmp_path), quick=True, progress=False)
-    ctx.shared.update(classifier=lenet_trained, classifier_data=mnist)
+    ctx.resources["classifier"] = Classifier(lenet_trained, mnist, None)
     summary = section.inspect(ctx)["inspect"]
     assert summary["filter_structure"]["LeNet"]["trained"] > summary["filter_structure"]["LeNet"]["random"]
     assert set(summary["sparsity"]["trained"]) == set(lenet_trained.layers)
