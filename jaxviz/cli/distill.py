@@ -33,22 +33,23 @@ def run(args) -> int:
     import jax
 
     from jaxviz.data import load_dataset
-    from jaxviz.distill import DistillConfig
+    from jaxviz.distill import DistillConfig, check_config
     from jaxviz.errors import JaxvizError
     from jaxviz.models import convnet, lenet
     from jaxviz.tour.distill import study
     from jaxviz.viz import Report
 
+    iterations = args.iterations if args.iterations is not None else (40 if args.quick else 400)
+    config = DistillConfig(images_per_class=args.images_per_class, num_images=args.num_images, steps=args.steps, epochs=args.epochs,
+                           init=args.init, num_inits=args.num_inits, soft_labels=args.soft_labels, iterations=iterations,
+                           batch_size=args.batch_size, lr=args.lr, step_size_lr=args.step_size_lr, seed=args.seed)
+    check_config(config)
     data = load_dataset(args.dataset)
     if data.x_train.shape[1] not in (28, 32):
         raise JaxvizError(f"--dataset {args.dataset} has {data.x_train.shape[1]} px images; lenet and convnet need 28 or 32 px "
                           "(mnist5k, fashion_mnist).")
     build = lenet if args.model == "lenet" else convnet
     model = build(data.x_train.shape[1:], class_names=data.class_names, key=jax.random.key(args.seed))
-    iterations = args.iterations if args.iterations is not None else (40 if args.quick else 400)
-    config = DistillConfig(images_per_class=args.images_per_class, num_images=args.num_images, steps=args.steps, epochs=args.epochs,
-                           init=args.init, num_inits=args.num_inits, soft_labels=args.soft_labels, iterations=iterations,
-                           batch_size=args.batch_size, lr=args.lr, step_size_lr=args.step_size_lr, seed=args.seed)
     out = Path(args.out)
     report = Report(out, f"jaxviz distill: {model.name} on {data.name}")
     runs = study(report, out, model, data, config, baseline=not args.no_baseline, cache=args.cache_dir, progress=not args.no_progress)

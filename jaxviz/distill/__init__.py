@@ -11,6 +11,7 @@ from jaxviz.distill.core import (
     DistillConfig,
     Distilled,
     DistillResult,
+    check_config,
     distill,
     initial_distilled,
     initial_labels,
@@ -21,7 +22,7 @@ from jaxviz.distill.core import (
 from jaxviz.distill.evaluate import Evaluation, evaluate, kmeans_centres, random_real, save_artifact, train_fresh
 
 __all__ = [
-    "INITS", "DistillConfig", "DistillResult", "Distilled", "Evaluation", "distill", "evaluate", "initial_distilled",
+    "INITS", "DistillConfig", "DistillResult", "Distilled", "Evaluation", "check_config", "distill", "evaluate", "initial_distilled",
     "initial_labels", "inner_train", "kmeans_centres", "make_outer_step", "random_real", "save_artifact",
     "soft_cross_entropy", "train_fresh",
 ]

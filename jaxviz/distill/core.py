@@ -143,14 +143,10 @@ def inner_train(model: Model, params: Any, x: jax.Array, targets: jax.Array, lrs
     return params
 
 
-def _check(model: Model, data: Dataset, config: DistillConfig) -> int:
-    model.require_head("dataset distillation")
-    if model.init is None and config.init == "random":
-        raise ShapeError(f"{model.name} has no init function, so random initialisations cannot be sampled; use init='fixed' "
-                         "or a zoo model (lenet, convnet).")
+def check_config(config: DistillConfig) -> None:
+    """Raise :class:`~jaxviz.errors.JaxvizError` for a config no run can use (before any data is loaded)."""
     if config.init not in INITS:
         raise JaxvizError(f"unknown init {config.init!r}; use one of {', '.join(INITS)}.")
-    k = model.num_classes
     for name in ("steps", "epochs", "iterations", "batch_size", "num_inits"):
         if getattr(config, name) < 1:
             raise JaxvizError(f"{name} must be at least 1; got {getattr(config, name)}.")
@@ -160,6 +156,15 @@ def _check(model: Model, data: Dataset, config: DistillConfig) -> int:
     elif config.images_per_class < 1:
         raise JaxvizError(f"images_per_class must be at least 1; got {config.images_per_class}. "
                           "With soft labels, num_images may be fewer than the classes.")
+
+
+def _check(model: Model, data: Dataset, config: DistillConfig) -> int:
+    check_config(config)
+    model.require_head("dataset distillation")
+    if model.init is None and config.init == "random":
+        raise ShapeError(f"{model.name} has no init function, so random initialisations cannot be sampled; use init='fixed' "
+                         "or a zoo model (lenet, convnet).")
+    k = model.num_classes
     if tuple(data.x_train.shape[1:]) != tuple(model.input_shape):
         raise ShapeError(f"{model.name} expects inputs {model.input_shape}; {data.name} has {data.x_train.shape[1:]}.")
     y = np.asarray(data.y_train)
@@ -206,13 +211,23 @@ def make_optimizer(config: DistillConfig) -> optax.GradientTransformation:
     return optax.multi_transform({"data": adam(config.lr), "lrs": adam(config.step_size_lr)}, groups)
 
 
-def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optimizer: optax.GradientTransformation):
+def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optimizer: optax.GradientTransformation,
+                    mesh: jax.sharding.Mesh | None = None):
     """``step((distilled, opt_state), (x_real, y_real, i)) -> (new, {"loss", "acc"})`` for :func:`run_loop`.
 
     ``init="random"`` draws ``num_inits`` fresh initialisations from ``fold_in(key(seed + 1), i)`` and
-    vmaps the unrolled run over them; ``"fixed"`` uses ``init_params``.
+    vmaps the unrolled run over them; ``"fixed"`` uses ``init_params``. With a ``mesh``, the batch of
+    initialisations is split over its first axis (one slice of inits per device; the distilled set
+    and the real batch are replicated), which gives the same result as one device.
     """
     k = model.num_classes
+    if mesh is not None:
+        size = mesh.shape[mesh.axis_names[0]]
+        if config.init != "random" or config.num_inits % size:
+            raise JaxvizError(f"sharding splits the random initialisations over {size} devices: use init='random' with "
+                              f"num_inits a multiple of {size} (got init={config.init!r}, num_inits={config.num_inits}).")
+        auto = jax.sharding.Mesh(mesh.devices, mesh.axis_names)  # a sharding constraint needs automatic axes
+        spread = jax.sharding.NamedSharding(auto, jax.sharding.PartitionSpec(mesh.axis_names[0]))
 
     def per_init(d: Distilled, theta0, xr, yr):
         x = d.x if config.learn_images else jax.lax.stop_gradient(d.x)
@@ -225,6 +240,8 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
         xr, yr, i = batch
         if config.init == "random":
             inits = jax.vmap(model.init)(jax.random.split(jax.random.fold_in(jax.random.key(config.seed + 1), i), config.num_inits))
+            if mesh is not None:
+                inits = jax.lax.with_sharding_constraint(inits, spread)
         else:
             inits = jax.tree.map(lambda a: a[None], init_params)
 
@@ -264,6 +281,7 @@ def distill(
     checkpoint: bool = True,
     progress: bool = True,
     stop_after_steps: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> DistillResult:
     """Distil ``data`` into ``config.steps`` batches of synthetic images for ``model`` (Wang et al. 2018).
 
@@ -278,6 +296,8 @@ def distill(
         the same model, data, config and fixed initialisation resumes there.
       checkpoint: write orbax checkpoints (``False``: none, for tests and short runs).
       stop_after_steps: end early at this outer iteration (checkpointed), e.g. to test resuming.
+      mesh: shard the random initialisations over this mesh's first axis (see :func:`make_outer_step`);
+        under ``jax.distributed`` a mesh over every host's devices spreads them across hosts.
 
     Returns:
       a :class:`DistillResult`.
@@ -298,7 +318,7 @@ def distill(
         idx = np.random.default_rng([config.seed, i]).choice(n, config.batch_size, replace=False)
         return x_train[idx], y_train[idx], np.int32(i)
 
-    step = make_outer_step(model, config, init_params, optimizer)
+    step = make_outer_step(model, config, init_params, optimizer, mesh)
 
     recipe = {f: v for f, v in config._asdict().items() if f != "checkpoint_seconds"}
     identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, config=recipe,
