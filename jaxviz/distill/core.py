@@ -60,6 +60,7 @@ class DistillConfig(NamedTuple):
         baselines' setting.
       remat: wrap each inner step in :func:`jax.checkpoint`.
       seed: images, initialisations and minibatches all derive from it.
+      checkpoint_seconds: wall time between orbax checkpoints (not part of the run's identity).
     """
 
     images_per_class: int = 1
