@@ -24,8 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-inits", type=int, default=4, help="random initialisations per iteration (default: %(default)s)")
     parser.add_argument("--iterations", type=int, default=None, help="outer Adam iterations (default: 400, 40 with --quick)")
     parser.add_argument("--batch-size", type=int, default=256, help="real images per iteration (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate of the images and labels (default: %(default)s)")
-    parser.add_argument("--step-size-lr", type=float, default=0.05, help="Adam learning rate of the step sizes (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=0.02, help="Adam learning rate of the images and labels (default: %(default)s)")
+    parser.add_argument("--step-size-lr", type=float, default=0.2, help="Adam learning rate of the step sizes (default: %(default)s)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the random-real-images baseline")
 
 

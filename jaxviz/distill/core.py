@@ -72,8 +72,8 @@ class DistillConfig(NamedTuple):
     soft_labels: bool = False
     iterations: int = 300
     batch_size: int = 256
-    lr: float = 0.01
-    step_size_lr: float = 0.05
+    lr: float = 0.02
+    step_size_lr: float = 0.2
     initial_step_size: float = 0.02
     label_scale: float = 3.0
     learn_images: bool = True

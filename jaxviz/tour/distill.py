@@ -14,8 +14,8 @@ from jaxviz.models import Model
 from jaxviz.tour.core import TourContext
 from jaxviz.viz import Report, image_grid
 
-QUICK = DistillConfig(images_per_class=1, steps=1, epochs=3, iterations=60, batch_size=256, lr=0.02, step_size_lr=0.2)
-FULL = QUICK._replace(iterations=600, lr=0.01, step_size_lr=0.05)
+QUICK = DistillConfig(images_per_class=1, steps=1, epochs=3, iterations=60, batch_size=256)
+FULL = QUICK._replace(iterations=300)
 
 
 def distilled_figure(result: DistillResult, class_names) -> np.ndarray:
