@@ -12,6 +12,7 @@ import jax
 from jaxviz.tour.attribution import attribution
 from jaxviz.tour.classifier import classifier
 from jaxviz.tour.core import Section, TourContext
+from jaxviz.tour.distill import distillation
 from jaxviz.tour.featureviz import featureviz
 from jaxviz.tour.imagenet import imagenet
 from jaxviz.tour.inspect import inspect
@@ -19,7 +20,7 @@ from jaxviz.tour.style import style
 from jaxviz.viz import Report
 
 # The report's sections, in order; a new capability appends its own.
-SECTIONS: tuple[Section, ...] = (classifier, imagenet, inspect, attribution, style, featureviz)
+SECTIONS: tuple[Section, ...] = (classifier, imagenet, inspect, attribution, style, featureviz, distillation)
 
 
 def run_tour(

@@ -1,0 +1,61 @@
+"""Dataset distillation (Wang et al. 2018; soft labels of Sucholutsky & Schonlau 2021): learn a few
+synthetic images and step sizes that train a network in a few gradient steps. Writes
+OUT/distill/*.npz (images, labels, step sizes, fixed init), OUT/distill.json (test accuracy of the
+distilled set and of random real images trained the same way) and OUT/index.html. Interrupted runs
+resume from their checkpoint when the same command is run again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HELP = "dataset distillation: a few synthetic images that train a network in a few steps"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--dataset", default="mnist5k", help="mnist5k, fashion_mnist or digits (default: %(default)s)")
+    parser.add_argument("--model", default="lenet", choices=("lenet", "convnet"), help="architecture (default: %(default)s)")
+    parser.add_argument("--init", default="fixed", choices=("fixed", "random"), help="one fixed initialisation or fresh random ones each iteration")
+    parser.add_argument("--images-per-class", type=int, default=1, help="distilled images per class and step (default: %(default)s)")
+    parser.add_argument("--soft-labels", action="store_true", help="learn a label distribution per image")
+    parser.add_argument("--num-images", type=int, default=None, help="with --soft-labels: images per step (may be fewer than the classes)")
+    parser.add_argument("--steps", type=int, default=1, help="inner gradient steps per epoch (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=3, help="inner epochs over the distilled steps (default: %(default)s)")
+    parser.add_argument("--num-inits", type=int, default=4, help="random initialisations per iteration (default: %(default)s)")
+    parser.add_argument("--iterations", type=int, default=None, help="outer Adam iterations (default: 400, 40 with --quick)")
+    parser.add_argument("--batch-size", type=int, default=256, help="real images per iteration (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=0.02, help="Adam learning rate of the images and labels (default: %(default)s)")
+    parser.add_argument("--step-size-lr", type=float, default=0.2, help="Adam learning rate of the step sizes (default: %(default)s)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the random-real-images baseline")
+
+
+def run(args) -> int:
+    import jax
+
+    from jaxviz.data import load_dataset
+    from jaxviz.distill import DistillConfig, check_config
+    from jaxviz.errors import JaxvizError
+    from jaxviz.models import convnet, lenet
+    from jaxviz.tour.distill import study
+    from jaxviz.viz import Report
+
+    iterations = args.iterations if args.iterations is not None else (40 if args.quick else 400)
+    config = DistillConfig(images_per_class=args.images_per_class, num_images=args.num_images, steps=args.steps, epochs=args.epochs,
+                           init=args.init, num_inits=args.num_inits, soft_labels=args.soft_labels, iterations=iterations,
+                           batch_size=args.batch_size, lr=args.lr, step_size_lr=args.step_size_lr, seed=args.seed)
+    check_config(config)
+    data = load_dataset(args.dataset)
+    if data.x_train.shape[1] not in (28, 32):
+        raise JaxvizError(f"--dataset {args.dataset} has {data.x_train.shape[1]} px images; lenet and convnet need 28 or 32 px "
+                          "(mnist5k, fashion_mnist).")
+    build = lenet if args.model == "lenet" else convnet
+    model = build(data.x_train.shape[1:], class_names=data.class_names, key=jax.random.key(args.seed))
+    out = Path(args.out)
+    report = Report(out, f"jaxviz distill: {model.name} on {data.name}")
+    runs = study(report, out, model, data, config, baseline=not args.no_baseline, cache=args.cache_dir, progress=not args.no_progress)
+    report.write()
+    (out / "distill.json").write_text(json.dumps({"runs": runs}, indent=2))
+    if not args.no_progress:
+        for r in runs:
+            print(f"{'random real' if r['baseline'] else 'distilled'}: test accuracy {r['test_accuracy']:.4f} ({r['artifact']})")
+    return 0

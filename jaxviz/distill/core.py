@@ -1,0 +1,339 @@
+"""Dataset distillation by differentiating through unrolled training (Wang et al. 2018, Algorithm 1).
+
+A distilled set is ``steps`` batches of ``n`` synthetic images, each with a label (a fixed class, or
+learned label logits as in Sucholutsky & Schonlau 2021), plus one learned step size per inner step and
+epoch. An inner run starts from initial weights ``theta_0`` and takes ``epochs * steps`` plain gradient
+steps on mean softmax cross-entropy; inner step ``k`` uses batch ``k % steps`` and step size
+``softplus(raw_lrs[k])``. The outer loss is the cross-entropy of the trained network on a real
+minibatch; Adam updates the images, the step sizes (and the label logits) by its gradient through the
+whole unrolled run.
+
+In JAX the unrolled run is a :func:`jax.lax.scan` whose body is wrapped in :func:`jax.checkpoint`
+(memory grows with the parameters per step, not with every activation of every step), the
+distribution of initialisations is a ``vmap`` over ``jax.vmap(model.init)(keys)`` sampled afresh at each
+outer iteration, and the outer loop is :func:`jaxviz.train.run_loop` (orbax checkpoints, resume, NaN
+guard).
+
+References:
+  Wang, Zhu, Torralba, Efros. "Dataset Distillation", arXiv:1811.10959 (2018).
+  Sucholutsky, Schonlau. "Soft-Label Dataset Distillation and Text Dataset Distillation", IJCNN 2021.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxviz.data import Dataset
+from jaxviz.errors import JaxvizError, ShapeError, TargetError
+from jaxviz.models.contract import Model
+from jaxviz.train import Checkpointer, cache_dir, run_id, run_loop
+
+INITS = ("fixed", "random")
+
+
+class DistillConfig(NamedTuple):
+    """The recipe of one distillation run.
+
+    Attributes:
+      images_per_class: distilled images per class in each step (hard labels).
+      num_images: with ``soft_labels``, the number of distilled images per step (may be fewer than the
+        classes); ``None`` = ``images_per_class * classes``.
+      steps: inner gradient steps per epoch, each on its own batch of distilled images.
+      epochs: passes over the distilled batches; one learned step size per step and epoch.
+      init: ``"fixed"`` (the model's own parameters) or ``"random"`` (fresh ``model.init`` draws).
+      num_inits: initialisations sampled per outer iteration (``init="random"``), vmapped.
+      soft_labels: learn label logits per distilled image (SLDD).
+      iterations: outer Adam iterations.
+      batch_size: real images per outer iteration.
+      lr: Adam learning rate for images and label logits (cosine decay to a tenth).
+      step_size_lr: Adam learning rate for the raw (pre-softplus) step sizes (cosine decay to a tenth).
+      initial_step_size: the inner step size every step starts from (through softplus).
+      label_scale: soft labels start as ``label_scale * one_hot(class)`` logits.
+      learn_images: ``False`` keeps the starting images and learns only step sizes (and labels): the
+        baselines' setting.
+      remat: wrap each inner step in :func:`jax.checkpoint`.
+      seed: images, initialisations and minibatches all derive from it.
+      checkpoint_seconds: wall time between orbax checkpoints (not part of the run's identity).
+    """
+
+    images_per_class: int = 1
+    num_images: int | None = None
+    steps: int = 1
+    epochs: int = 3
+    init: str = "fixed"
+    num_inits: int = 4
+    soft_labels: bool = False
+    iterations: int = 300
+    batch_size: int = 256
+    lr: float = 0.02
+    step_size_lr: float = 0.2
+    initial_step_size: float = 0.02
+    label_scale: float = 3.0
+    learn_images: bool = True
+    remat: bool = True
+    seed: int = 0
+    checkpoint_seconds: float = 30.0
+
+
+class Distilled(NamedTuple):
+    """What Adam learns: images ``(steps, n, H, W, C)``, labels and raw (pre-softplus) step sizes."""
+
+    x: jax.Array
+    labels: jax.Array  # (steps, n) int classes, or (steps, n, classes) logits with soft labels
+    raw_lrs: jax.Array  # (epochs * steps,)
+
+    @property
+    def lrs(self) -> jax.Array:
+        """The step sizes in the order the inner steps apply them."""
+        return jax.nn.softplus(self.raw_lrs)
+
+    def targets(self, num_classes: int) -> jax.Array:
+        """Target distributions ``(steps, n, classes)``: one-hot classes or ``softmax(label logits)``."""
+        if jnp.issubdtype(self.labels.dtype, jnp.integer):
+            return jax.nn.one_hot(self.labels, num_classes)
+        return jax.nn.softmax(self.labels, axis=-1)
+
+
+class DistillResult(NamedTuple):
+    distilled: Distilled
+    init_params: Any  # the fixed initialisation (``init="fixed"``), else None
+    config: DistillConfig
+    model: str
+    dataset: str
+    history: dict[str, np.ndarray]  # outer loss and real-minibatch accuracy per iteration run
+    seconds: float
+    resumed_from: int | None
+    checkpoint_dir: str | None
+
+
+def soft_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy against target distributions."""
+    return optax.softmax_cross_entropy(logits, targets).mean()
+
+
+def inner_train(model: Model, params: Any, x: jax.Array, targets: jax.Array, lrs: jax.Array, *, remat: bool = True) -> Any:
+    """Parameters after the unrolled inner run: ``len(lrs)`` plain gradient steps from ``params``.
+
+    Step ``k`` uses ``x[k % steps]`` with targets ``targets[k % steps]`` and step size ``lrs[k]``.
+
+    Args:
+      model: a classifier; only ``model.apply(params, x)`` is used.
+      params: initial trainable parameters.
+      x: ``(steps, n, H, W, C)`` distilled images.
+      targets: ``(steps, n, classes)`` target distributions.
+      lrs: ``(epochs * steps,)`` positive step sizes.
+      remat: recompute each step's activations in the backward pass (:func:`jax.checkpoint`).
+    """
+    steps = x.shape[0]
+
+    def step(p, k_lr):
+        k, lr = k_lr
+        i = k % steps
+        g = jax.grad(lambda q: soft_cross_entropy(model.apply(q, x[i]), targets[i]))(p)
+        return jax.tree.map(lambda a, b: a - lr * b, p, g), None
+
+    body = jax.checkpoint(step) if remat else step
+    params, _ = jax.lax.scan(body, params, (jnp.arange(lrs.shape[0]), lrs))
+    return params
+
+
+def check_config(config: DistillConfig) -> None:
+    """Raise :class:`~jaxviz.errors.JaxvizError` for a config no run can use (before any data is loaded)."""
+    if config.init not in INITS:
+        raise JaxvizError(f"unknown init {config.init!r}; use one of {', '.join(INITS)}.")
+    for name in ("steps", "epochs", "iterations", "batch_size", "num_inits"):
+        if getattr(config, name) < 1:
+            raise JaxvizError(f"{name} must be at least 1; got {getattr(config, name)}.")
+    if config.soft_labels and config.num_images is not None:
+        if config.num_images < 1:
+            raise JaxvizError(f"num_images must be at least 1; got {config.num_images}.")
+    elif config.images_per_class < 1:
+        raise JaxvizError(f"images_per_class must be at least 1; got {config.images_per_class}. "
+                          "With soft labels, num_images may be fewer than the classes.")
+
+
+def _check(model: Model, data: Dataset, config: DistillConfig) -> int:
+    check_config(config)
+    model.require_head("dataset distillation")
+    if model.init is None and config.init == "random":
+        raise ShapeError(f"{model.name} has no init function, so random initialisations cannot be sampled; use init='fixed' "
+                         "or a zoo model (lenet, convnet).")
+    k = model.num_classes
+    if tuple(data.x_train.shape[1:]) != tuple(model.input_shape):
+        raise ShapeError(f"{model.name} expects inputs {model.input_shape}; {data.name} has {data.x_train.shape[1:]}.")
+    y = np.asarray(data.y_train)
+    if y.min() < 0 or y.max() >= k:
+        raise TargetError(f"{data.name} has labels outside 0..{k - 1} for {model.name} with {k} classes.")
+    missing = sorted(set(range(k)) - set(np.unique(y).tolist()))
+    if missing:
+        raise JaxvizError(f"{data.name} has no training example of class(es) {missing}; every class needs real images to "
+                          "distil against. Use a model with fewer classes or a complete data set.")
+    if config.batch_size > len(y):
+        raise ShapeError(f"batch_size {config.batch_size} exceeds the {len(y)} training examples of {data.name}.")
+    return k
+
+
+def initial_labels(config: DistillConfig, num_classes: int) -> jax.Array:
+    """Labels of the distilled images: classes ``(steps, n)``, or scaled one-hot logits with soft labels."""
+    n = config.num_images if (config.soft_labels and config.num_images is not None) else config.images_per_class * num_classes
+    classes = jnp.tile(jnp.arange(n) % num_classes, (config.steps, 1))
+    if config.soft_labels:
+        return config.label_scale * jax.nn.one_hot(classes, num_classes)
+    return classes.astype(jnp.int32)
+
+
+def initial_distilled(config: DistillConfig, data: Dataset, num_classes: int, images: Any = None) -> Distilled:
+    """Starting point: images drawn from ``N(mean, std)`` of the data (or ``images``), step sizes at the initial value."""
+    labels = initial_labels(config, num_classes)
+    shape = (*labels.shape[:2], *data.x_train.shape[1:])
+    if images is None:
+        x = float(data.x_train.mean()) + float(data.x_train.std()) * jax.random.normal(jax.random.key(config.seed), shape)
+    else:
+        x = jnp.asarray(images, jnp.float32)
+        if x.shape != shape:
+            raise ShapeError(f"starting images must have shape {shape} (steps, n, H, W, C); got {x.shape}.")
+    raw = float(np.log(np.expm1(config.initial_step_size)))
+    return Distilled(x, labels, jnp.full((config.epochs * config.steps,), raw, jnp.float32))
+
+
+def make_optimizer(config: DistillConfig) -> optax.GradientTransformation:
+    """Adam on the images (and label logits) and, with its own learning rate, on the raw step sizes."""
+    def adam(lr):
+        return optax.adam(optax.cosine_decay_schedule(lr, config.iterations, alpha=0.1))
+
+    groups = Distilled("data", "data" if config.soft_labels else None, "lrs")
+    return optax.multi_transform({"data": adam(config.lr), "lrs": adam(config.step_size_lr)}, groups)
+
+
+def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optimizer: optax.GradientTransformation,
+                    mesh: jax.sharding.Mesh | None = None):
+    """``step((distilled, opt_state), (x_real, y_real, i)) -> (new, {"loss", "acc"})`` for :func:`run_loop`.
+
+    ``init="random"`` draws ``num_inits`` fresh initialisations from ``fold_in(key(seed + 1), i)`` and
+    vmaps the unrolled run over them; ``"fixed"`` uses ``init_params``. With a ``mesh``, the batch of
+    initialisations is split over its first axis (one slice of inits per device; the distilled set
+    and the real batch are replicated), which gives the same result as one device.
+    """
+    k = model.num_classes
+    if mesh is not None:
+        size = mesh.shape[mesh.axis_names[0]]
+        if config.init != "random" or config.num_inits % size:
+            raise JaxvizError(f"sharding splits the random initialisations over {size} devices: use init='random' with "
+                              f"num_inits a multiple of {size} (got init={config.init!r}, num_inits={config.num_inits}).")
+        auto = jax.sharding.Mesh(mesh.devices, mesh.axis_names)  # a sharding constraint needs automatic axes
+        spread = jax.sharding.NamedSharding(auto, jax.sharding.PartitionSpec(mesh.axis_names[0]))
+
+    def per_init(d: Distilled, theta0, xr, yr):
+        x = d.x if config.learn_images else jax.lax.stop_gradient(d.x)
+        theta = inner_train(model, theta0, x, d.targets(k), d.lrs, remat=config.remat)
+        logits = model.apply(theta, xr)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, yr).mean(), jnp.mean(jnp.argmax(logits, -1) == yr)
+
+    def step(carry, batch):
+        d, opt_state = carry
+        xr, yr, i = batch
+        if config.init == "random":
+            inits = jax.vmap(model.init)(jax.random.split(jax.random.fold_in(jax.random.key(config.seed + 1), i), config.num_inits))
+            if mesh is not None:
+                inits = jax.lax.with_sharding_constraint(inits, spread)
+        else:
+            inits = jax.tree.map(lambda a: a[None], init_params)
+
+        def loss_fn(learned):
+            full = learned._replace(labels=d.labels) if learned.labels is None else learned
+            losses, accs = jax.vmap(per_init, in_axes=(None, 0, None, None))(full, inits, xr, yr)
+            return losses.mean(), accs.mean()
+
+        learned = _opt_target(d)
+        (loss, acc), g = jax.value_and_grad(loss_fn, has_aux=True)(learned)
+        updates, opt_state = optimizer.update(g, opt_state, learned)
+        new = optax.apply_updates(learned, updates)
+        return (new._replace(labels=d.labels) if new.labels is None else new, opt_state), {"loss": loss, "acc": acc}
+
+    return step
+
+
+def _opt_target(d: Distilled) -> Distilled:
+    """The leaves Adam updates: integer labels are constants, not parameters."""
+    return d._replace(labels=None) if jnp.issubdtype(d.labels.dtype, jnp.integer) else d
+
+
+def _fingerprint(params: Any) -> str:
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(params):
+        h.update(np.asarray(leaf).tobytes())
+    return h.hexdigest()[:12]
+
+
+def distill(
+    model: Model,
+    data: Dataset,
+    config: DistillConfig = DistillConfig(),
+    *,
+    images: Any = None,
+    cache: str | os.PathLike | None = None,
+    checkpoint: bool = True,
+    progress: bool = True,
+    stop_after_steps: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+) -> DistillResult:
+    """Distil ``data`` into ``config.steps`` batches of synthetic images for ``model`` (Wang et al. 2018).
+
+    Args:
+      model: a classifier with ``apply(params, x)``; for ``init="fixed"`` its own ``params`` are the
+        fixed initialisation, for ``"random"`` its ``init`` samples them.
+      data: the real training images (``x_train``, ``y_train``) the outer loss is measured on.
+      config: see :class:`DistillConfig`.
+      images: optional starting images ``(steps, n, H, W, C)`` (e.g. real ones for a baseline with
+        ``learn_images=False``); default Gaussian noise with the data's mean and std.
+      cache: checkpoints go to ``<cache>/checkpoints/distill-<model>-<data>-<hash>``; a later call with
+        the same model, data, config and fixed initialisation resumes there.
+      checkpoint: write orbax checkpoints (``False``: none, for tests and short runs).
+      stop_after_steps: end early at this outer iteration (checkpointed), e.g. to test resuming.
+      mesh: shard the random initialisations over this mesh's first axis (see :func:`make_outer_step`);
+        under ``jax.distributed`` a mesh over every host's devices spreads them across hosts.
+
+    Returns:
+      a :class:`DistillResult`.
+
+    Raises:
+      TrainingDivergedError: the outer loss became NaN or infinite (the iteration is named; the last
+        good checkpoint is kept).
+    """
+    k = _check(model, data, config)
+    d0 = initial_distilled(config, data, k, images)
+    init_params = model.params if config.init == "fixed" else None
+    optimizer = make_optimizer(config)
+    opt_state = optimizer.init(_opt_target(d0))
+    x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
+    n = len(y_train)
+
+    def batches(i):
+        idx = np.random.default_rng([config.seed, i]).choice(n, config.batch_size, replace=False)
+        return x_train[idx], y_train[idx], np.int32(i)
+
+    step = make_outer_step(model, config, init_params, optimizer, mesh)
+
+    recipe = {f: v for f, v in config._asdict().items() if f != "checkpoint_seconds"}
+    identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, config=recipe,
+                    init=_fingerprint(init_params) if init_params is not None else None,
+                    images=_fingerprint(d0.x) if images is not None else None)
+    ckpt_dir = cache_dir(cache) / "checkpoints" / f"distill-{model.name}-{data.name}-{run_id(**identity)}" if checkpoint else None
+    ckpt = Checkpointer(ckpt_dir) if checkpoint else None
+    try:
+        run = run_loop(step, (d0, opt_state), batches, steps=config.iterations, checkpointer=ckpt, meta=identity,
+                       expect=dict(model=model.name, dataset=data.name), desc=f"distill {data.name} for {model.name}",
+                       progress=progress, checkpoint_seconds=config.checkpoint_seconds, stop_after_steps=stop_after_steps)
+    finally:
+        if ckpt is not None:
+            ckpt.close()
+    d, _ = run.state
+    return DistillResult(d, init_params, config, model.name, data.name, run.history, run.seconds, run.resumed_from,
+                         None if ckpt_dir is None else str(ckpt_dir))

@@ -1,0 +1,167 @@
+"""Evaluating distilled sets, the baselines of Wang et al. (2018, Table 1), and the ``.npz`` artifact.
+
+Protocol (a), the paper's: apply the learned steps and step sizes to the fixed initialisation, or to
+fresh random initialisations (mean and std over them). Protocol (b), the common one since: train a
+fresh network on the distilled images with SGD and momentum for a number of epochs.
+
+Baselines start from real images (random per class, or k-means centres per class) with the same
+number of images and steps; :func:`jaxviz.distill.distill` with ``learn_images=False`` then learns
+only their step sizes, so they are trained exactly like the distilled set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxviz.data import Dataset
+from jaxviz.distill.core import Distilled, DistillResult, inner_train, soft_cross_entropy
+from jaxviz.errors import JaxvizError
+from jaxviz.models.contract import Model
+
+
+class Evaluation(NamedTuple):
+    mean: float  # test accuracy, mean over initialisations
+    std: float
+    accuracies: np.ndarray  # one per initialisation
+
+
+def _accuracy(model: Model, params: Any, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> jax.Array:
+    """Accuracy of each of a batch of ``params`` (leading axis) on ``(x, y)``, in chunks of ``batch`` images."""
+    correct = 0
+    for i in range(0, len(x), batch):
+        logits = jax.vmap(model.apply, in_axes=(0, None))(params, jnp.asarray(x[i:i + batch]))
+        correct = correct + jnp.sum(jnp.argmax(logits, -1) == jnp.asarray(y[i:i + batch])[None], axis=-1)
+    return correct / len(x)
+
+
+@jax.jit
+def _trained(model: Model, inits: Any, d: Distilled) -> Any:
+    return jax.vmap(lambda p: inner_train(model, p, d.x, d.targets(model.num_classes), d.lrs, remat=False))(inits)
+
+
+def evaluate(model: Model, result: DistillResult, x: np.ndarray, y: np.ndarray, *, num_inits: int = 10,
+             key: jax.Array | None = None) -> Evaluation:
+    """Protocol (a): test accuracy after the learned inner run from the fixed init, or from ``num_inits`` fresh ones.
+
+    Args:
+      model: the architecture the set was distilled for.
+      result: a :class:`DistillResult` (its ``init_params`` decide fixed vs random).
+      x, y: test images and labels.
+      num_inits: fresh initialisations for a random-init result (the paper uses 200; >= 10 here).
+      key: where the fresh initialisations come from (default ``key(12345)``, unseen in distillation).
+    """
+    if result.init_params is not None:
+        inits = jax.tree.map(lambda a: a[None], result.init_params)
+    else:
+        key = jax.random.key(12345) if key is None else key
+        inits = jax.vmap(model.init)(jax.random.split(key, num_inits))
+    accs = np.asarray(_accuracy(model, _trained(model, inits, result.distilled), x, y))
+    return Evaluation(float(accs.mean()), float(accs.std()), accs)
+
+
+def train_fresh(model: Model, x: jax.Array, targets: jax.Array, x_test: np.ndarray, y_test: np.ndarray, *, epochs: int = 300,
+                lr: float = 0.01, momentum: float = 0.9, num_inits: int = 3, key: jax.Array | None = None) -> Evaluation:
+    """Protocol (b): train fresh networks on all distilled images as one batch with SGD + momentum.
+
+    Args:
+      x: distilled images, any leading shape ``(..., H, W, C)`` (flattened to one batch).
+      targets: matching target distributions ``(..., classes)`` (``Distilled.targets``).
+      epochs: full-batch SGD steps.
+      num_inits: fresh initialisations trained (vmapped); mean and std of their test accuracy.
+    """
+    shape = tuple(model.input_shape)
+    xs = jnp.asarray(x).reshape(-1, *shape)
+    ts = jnp.asarray(targets).reshape(xs.shape[0], -1)
+    key = jax.random.key(54321) if key is None else key
+    opt = optax.sgd(lr, momentum)
+
+    @jax.jit
+    def fit(inits):
+        def one(p):
+            def step(c, _):
+                p, s = c
+                g = jax.grad(lambda q: soft_cross_entropy(model.apply(q, xs), ts))(p)
+                u, s = opt.update(g, s, p)
+                return (optax.apply_updates(p, u), s), None
+
+            return jax.lax.scan(step, (p, opt.init(p)), None, length=epochs)[0][0]
+
+        return jax.vmap(one)(inits)
+
+    params = fit(jax.vmap(model.init)(jax.random.split(key, num_inits)))
+    accs = np.asarray(_accuracy(model, params, x_test, y_test))
+    return Evaluation(float(accs.mean()), float(accs.std()), accs)
+
+
+def _per_class(data: Dataset, labels: np.ndarray) -> list[np.ndarray]:
+    y = np.asarray(data.y_train)
+    pools = [np.flatnonzero(y == c) for c in range(int(labels.max()) + 1)]
+    short = [c for c, p in enumerate(pools) if len(p) < np.sum(labels == c)]
+    if short:
+        raise JaxvizError(f"{data.name} has too few training images of class(es) {short} for this many images per class.")
+    return pools
+
+
+def random_real(data: Dataset, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Real training images of the classes ``labels`` ``(steps, n)``, drawn without replacement: the random baseline."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    pools = _per_class(data, labels)
+    flat = labels.reshape(-1)
+    out = np.empty((flat.size, *data.x_train.shape[1:]), np.float32)
+    for c in np.unique(flat):
+        where = np.flatnonzero(flat == c)
+        out[where] = data.x_train[rng.choice(pools[c], len(where), replace=False)]
+    return out.reshape(*labels.shape, *data.x_train.shape[1:])
+
+
+def kmeans_centres(data: Dataset, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """k-means centres of each class's training images, as many as ``labels`` ``(steps, n)`` asks: the k-means baseline."""
+    from sklearn.cluster import KMeans
+
+    labels = np.asarray(labels)
+    pools = _per_class(data, labels)
+    flat = labels.reshape(-1)
+    out = np.empty((flat.size, *data.x_train.shape[1:]), np.float32)
+    for c in np.unique(flat):
+        where = np.flatnonzero(flat == c)
+        xc = data.x_train[pools[c]].reshape(len(pools[c]), -1)
+        km = KMeans(len(where), n_init=3, random_state=seed).fit(xc)
+        out[where] = km.cluster_centers_.reshape(len(where), *data.x_train.shape[1:])
+    return out.reshape(*labels.shape, *data.x_train.shape[1:])
+
+
+def _path_name(path) -> str:
+    parts = []
+    for k in path:
+        name = getattr(k, "key", getattr(k, "name", getattr(k, "idx", None)))
+        if name != "value":
+            parts.append(str(name))
+    return "/".join(parts)
+
+
+def save_artifact(path: str | os.PathLike, result: DistillResult) -> Path:
+    """Write the distilled set as an ``.npz`` readable without jaxviz.
+
+    Arrays: ``x`` ``(steps, n, H, W, C)`` float32 pixels; ``y`` ``(steps, n)`` int classes or
+    ``(steps, n, classes)`` label logits (targets ``softmax(y)``); ``lrs`` ``(epochs * steps,)`` step sizes in
+    the order applied (inner step ``k`` uses ``x[k % steps]``); ``init/<path>`` the fixed initialisation;
+    ``model`` and ``dataset`` names.
+    """
+    d = result.distilled
+    arrays = dict(x=np.asarray(d.x, np.float32), y=np.asarray(d.labels), lrs=np.asarray(d.lrs, np.float32),
+                  model=np.asarray(result.model), dataset=np.asarray(result.dataset))
+    if result.init_params is not None:
+        for p, leaf in jax.tree_util.tree_flatten_with_path(result.init_params)[0]:
+            arrays[f"init/{_path_name(p)}"] = np.asarray(leaf)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
