@@ -13,3 +13,12 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(jaxviz.__path__, "jaxviz.
 @pytest.mark.parametrize("name", MODULES)
 def test_module_imports(name):
     importlib.import_module(name)
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test files by their base name (no packages under tests/): two alike break collection."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in (Path(__file__).parent).rglob("test_*.py"))
+    assert not [n for n, c in names.items() if c > 1], names.most_common(3)
