@@ -22,3 +22,13 @@ def test_test_modules_have_unique_names():
 
     names = Counter(p.name for p in (Path(__file__).parent).rglob("test_*.py"))
     assert not [n for n, c in names.items() if c > 1], names.most_common(3)
+
+
+def test_benchmark_scripts_do_not_shadow_the_standard_library():
+    """`python benchmarks/X.py` puts benchmarks/ first on sys.path: a script named like a standard module
+    (inspect, profile, ...) would be imported in its place by numpy, torch or jax and break every script."""
+    import sys
+    from pathlib import Path
+
+    scripts = {p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py")}
+    assert not scripts & set(sys.stdlib_module_names), scripts & set(sys.stdlib_module_names)

@@ -1,4 +1,4 @@
-"""jaxviz's top-k equals the PyTorch recipe of benchmarks/inspect.py (forward hooks + torch.topk) on
+"""jaxviz's top-k equals the PyTorch recipe of benchmarks/inside.py (forward hooks + torch.topk) on
 the same weights, so the benchmark compares the same computation."""
 
 import importlib.util

@@ -17,10 +17,10 @@ the resident set just before it (data and weights already loaded; Linux ``clear_
 it -- the streamed top-k keeps (C, k) per layer, the hooks keep (N, C) per layer. torch runs with 2
 threads. Usage::
 
-    python benchmarks/inspect.py                    # full run: results/inspect.json and RESULTS.md
-    python benchmarks/inspect.py --quick            # smoke test: fewer images, results/inspect-quick.json
-    python benchmarks/inspect.py --cases lenet      # some cases only
-    python benchmarks/inspect.py --rounds 1         # one timed round per case (a busy machine)
+    python benchmarks/inside.py                    # full run: results/inspect.json and RESULTS.md
+    python benchmarks/inside.py --quick            # smoke test: fewer images, results/inspect-quick.json
+    python benchmarks/inside.py --cases lenet      # some cases only
+    python benchmarks/inside.py --rounds 1         # one timed round per case (a busy machine)
 """
 
 from __future__ import annotations
@@ -200,8 +200,8 @@ def status_kib(field: str) -> int:
 def peak_memory(case: str, impl: str, n: int) -> float:
     """MiB added to the peak RSS by one pass, in a fresh process (see the module doc)."""
     code = (f"import sys; sys.path.insert(0, {os.path.dirname(_HERE)!r}); import torch; torch.set_num_threads({TORCH_THREADS});"
-            f"from benchmarks.inspect import setup, run_jax, run_torch; m, layers, x, net, mods, b = setup({case!r}, {n});"
-            "from benchmarks.inspect import status_kib; base = status_kib('VmRSS'); open('/proc/self/clear_refs', 'w').write('5');"
+            f"from benchmarks.inside import setup, run_jax, run_torch; m, layers, x, net, mods, b = setup({case!r}, {n});"
+            "from benchmarks.inside import status_kib; base = status_kib('VmRSS'); open('/proc/self/clear_refs', 'w').write('5');"
             f"run_jax(m, layers, x, b) if {impl!r} == 'jaxviz' else run_torch(net, mods, x, b);"
             "print('PEAK', (status_kib('VmHWM') - base) / 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
@@ -257,7 +257,7 @@ def main() -> None:
     print(describe(desc))
     extra = ("Memory: growth of the peak resident set during one pass (fresh process per cell), at a quarter of the data set and at all of it. "
              "The jaxviz pass keeps a (C, k) running top-k per layer, so it stays flat; the hooks keep (N, C) maxima and argmax per layer.")
-    write_results(NAME, rows, out, md, command="python benchmarks/inspect.py" + (" --quick" if args.quick else f" --cases {args.cases} --rounds {args.rounds}"), extra=extra, config={"k": K, "cases": details})
+    write_results(NAME, rows, out, md, command="python benchmarks/inside.py" + (" --quick" if args.quick else f" --cases {args.cases} --rounds {args.rounds}"), extra=extra, config={"k": K, "cases": details})
     print(json.dumps(details, indent=1)[:2000])
 
 
