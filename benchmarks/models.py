@@ -163,7 +163,7 @@ def step_rows(timer, name, model, shape) -> list:
         opt.step()
         return loss
 
-    args = (params, opt_state, jnp.asarray(x), jnp.asarray(y))
+    args = ((params, model.state, opt_state), (jnp.asarray(x), jnp.asarray(y), jnp.int32(0)))
     step_after, step_before = make_train_step(model, optimizer), make_train_step(model, optimizer)  # two jit caches
     tm = time_group({AFTER: (step_after, args), BEFORE: (xla(step_before), args)}, {PEER: (torch_step, (xt, yt))},
                     inference=False, **timer)
@@ -301,8 +301,8 @@ def probe_rows(timer) -> list:
     net = convnet((32, 32, 3), 10, key=jax.random.key(0))
     optimizer = optax.adam(1e-3)
     rng = np.random.default_rng(1)
-    args = (net.params, optimizer.init(net.params), jnp.asarray(rng.uniform(size=(STEP_BATCH, 32, 32, 3)).astype(np.float32)),
-            jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)))
+    args = ((net.params, net.state, optimizer.init(net.params)), (jnp.asarray(rng.uniform(size=(STEP_BATCH, 32, 32, 3)).astype(np.float32)),
+            jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)), jnp.int32(0)))
     fns = {shipped: (make_train_step(net, optimizer), args),
            "no im2col": (im2col_from(make_train_step(net, optimizer), 1 << 30), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}

@@ -1,0 +1,74 @@
+"""Building blocks of the feed-forward generators: reflect-padded convolutions, normalisation and
+the three ways to double the resolution that Odena, Dumoulin & Olah compare in "Deconvolution and
+Checkerboard Artifacts" (distill.pub 2016).
+
+* ``"transposed3"``: a 3x3 transposed convolution with stride 2 (uneven overlap: checkerboards);
+* ``"transposed4"``: a 4x4 transposed convolution with stride 2 (even overlap, still prone to them);
+* ``"resize"``: nearest-neighbour upsampling by 2 followed by a 3x3 convolution (resize-convolution,
+  the article's remedy).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxviz.errors import JaxvizError
+from jaxviz.models.ops import conv_general_dilated
+from jaxviz.models.zoo import InstanceNorm
+
+UPSAMPLINGS = ("transposed3", "transposed4", "resize")
+NORMS = ("instance", "batch", "none")
+
+
+def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise JaxvizError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}.")
+    return value
+
+
+class ConvLayer(nnx.Module):
+    """A ``k x k`` convolution with reflect padding of ``k // 2`` (Johnson et al. 2016's padding)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, *, rngs: nnx.Rngs):
+        self.pad = kernel // 2
+        self.conv = nnx.Conv(in_channels, out_channels, (kernel, kernel), strides=stride, padding="VALID",
+                             conv_general_dilated=conv_general_dilated, rngs=rngs)
+
+    def __call__(self, x):
+        p = self.pad
+        return self.conv(jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect") if p else x)
+
+
+def norm_layer(kind: str, channels: int, *, rngs: nnx.Rngs) -> nnx.Module:
+    """Instance norm (Ulyanov et al. 2016), batch norm, or identity, with a learned affine map."""
+    check_choice(kind, NORMS, "normalisation")
+    if kind == "instance":
+        return InstanceNorm(channels)
+    if kind == "batch":
+        return nnx.BatchNorm(channels, momentum=0.9, rngs=rngs)
+    return Identity()
+
+
+class Identity(nnx.Module):
+    def __call__(self, x):
+        return x
+
+
+class Upsample(nnx.Module):
+    """Doubles height and width: a stride-2 transposed convolution (kernel 3 or 4) or resize-convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, mode: str = "resize", *, rngs: nnx.Rngs):
+        self.mode = check_choice(mode, UPSAMPLINGS, "upsampling")
+        if mode == "resize":
+            self.conv = ConvLayer(in_channels, out_channels, 3, rngs=rngs)
+        else:
+            k = 3 if mode == "transposed3" else 4
+            self.conv = nnx.ConvTranspose(in_channels, out_channels, (k, k), strides=(2, 2), padding="SAME", rngs=rngs)
+
+    def __call__(self, x):
+        if self.mode == "resize":
+            b, h, w, c = x.shape
+            x = jax.image.resize(x, (b, 2 * h, 2 * w, c), method="nearest")
+        return self.conv(x)
