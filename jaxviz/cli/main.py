@@ -11,7 +11,7 @@ import sys
 
 from jaxviz.errors import JaxvizError
 
-SUBCOMMANDS = ("tour", "train", "saliency", "inspect", "texture", "style", "doodle", "featureviz", "dream", "distill")
+SUBCOMMANDS = ("tour", "train", "saliency", "inspect", "texture", "style", "doodle", "featureviz", "dream", "distill", "fast-style")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parent = common_options()
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"jaxviz.cli.{name}")
+        module = importlib.import_module(f"jaxviz.cli.{name.replace('-', '_')}")
         sub = subparsers.add_parser(name, parents=[parent], help=module.HELP, description=module.__doc__)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
