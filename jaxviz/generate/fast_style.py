@@ -30,7 +30,7 @@ from jax.typing import ArrayLike
 
 from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
 from jaxviz.generate.images import ImageSource, content_images
-from jaxviz.generate.layers import NORMS, UPSAMPLINGS, ConvLayer, Upsample, check_choice, norm_layer
+from jaxviz.generate.layers import NORMS, UPSAMPLINGS, ConvLayer, Upsample, build_on_host, check_choice, norm_layer
 from jaxviz.models.contract import Model
 from jaxviz.models.squeezenet import squeezenet
 from jaxviz.style import _common
@@ -130,8 +130,8 @@ def transformer(config: FastStyleConfig = FastStyleConfig(), key: jax.Array | No
     """A freshly initialised :class:`TransformerNet` with ``config``'s architecture."""
     check_config(config)
     key = jax.random.key(config.seed) if key is None else key
-    return TransformerNet(width=config.width, residual_blocks=config.residual_blocks, norm=config.norm,
-                          upsampling=config.upsampling, rngs=nnx.Rngs(key))
+    return build_on_host(lambda rngs: TransformerNet(width=config.width, residual_blocks=config.residual_blocks,
+                                                     norm=config.norm, upsampling=config.upsampling, rngs=rngs), key)
 
 
 class FastStyle(NamedTuple):
@@ -239,12 +239,15 @@ def loss_terms(losses: Losses, y: jax.Array, content: jax.Array) -> dict[str, ja
     return losses.objective.terms(losses.ext(y), y, args)
 
 
-def _train_step(graphdef, optimizer, losses: Losses, config: FastStyleConfig):
-    weights = jnp.asarray([config.style_weight, config.content_weight, config.tv_weight], jnp.float32)
+@functools.lru_cache(maxsize=8)
+def _train_step(graphdef, config: FastStyleConfig):
+    """The compiled-once step for an architecture and settings; the losses travel with each batch."""
+    weights = (config.style_weight, config.content_weight, config.tv_weight)
+    optimizer = optax.adam(config.learning_rate)
 
     def step(carry, batch):
         params, state, opt_state = carry
-        x, key = batch
+        x, key, losses = batch
         noisy = x + config.noise_std * jax.random.normal(key, x.shape) if config.noise_std else x
 
         def loss_fn(p):
@@ -258,7 +261,7 @@ def _train_step(graphdef, optimizer, losses: Losses, config: FastStyleConfig):
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), state, opt_state), {"loss": loss, **terms}
 
-    return step
+    return step, optimizer
 
 
 def train_fast_style(style_image: ArrayLike, content: ImageSource | None = None, config: FastStyleConfig = FastStyleConfig(),
@@ -286,7 +289,7 @@ def train_fast_style(style_image: ArrayLike, content: ImageSource | None = None,
         raise JaxvizError(f"the content images are {content.size} px crops but config.size is {config.size}; make them agree.")
     losses = perceptual_losses(style_image, loss_model=loss_model, size=config.size, style_size=config.style_size)
     graphdef, params, state = nnx.split(transformer(config), nnx.Param, ...)
-    optimizer = optax.adam(config.learning_rate)
+    step, optimizer = _train_step(graphdef, config)
     style = style_fingerprint(style_image, style_name)
     meta = {**config.architecture(), "style": style, "loss_model": losses.ext.model.name, "config": list(config)}
     expect = {k: meta[k] for k in ("network", "width", "residual_blocks", "norm", "upsampling", "style", "loss_model")}
@@ -294,10 +297,10 @@ def train_fast_style(style_image: ArrayLike, content: ImageSource | None = None,
     base = jax.random.key(config.seed + 1)
 
     def batches(i):
-        return jnp.asarray(content.batch(i, config.batch_size)), jax.random.fold_in(base, i)
+        return jnp.asarray(content.batch(i, config.batch_size)), jax.random.fold_in(base, i), losses
 
     try:
-        run = run_loop(_train_step(graphdef, optimizer, losses, config), (params, state, optimizer.init(params)), batches,
+        run = run_loop(step, (params, state, optimizer.init(params)), batches,
                        steps=config.steps, checkpointer=checkpointer, meta=meta, expect=expect, desc=f"fast style {style}",
                        progress=progress, stop_after_steps=stop_after_steps)
     finally:

