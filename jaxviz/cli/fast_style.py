@@ -35,6 +35,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--upsampling", default="resize", choices=("resize", "transposed3", "transposed4"),
                         help="resize-convolution or stride-2 transposed convolution of kernel 3 or 4 (default: %(default)s)")
     parser.add_argument("--noise", type=float, default=0.0, help="train: std of Gaussian noise added to inputs (default: %(default)s)")
+    parser.add_argument("--stability", type=float, default=0.0,
+                        help="train: weight of the output change between clean and noisy inputs (needs --noise; default: %(default)s)")
     parser.add_argument("--style-weight", type=float, default=5.0, help="train: style loss weight (default: %(default)s)")
     parser.add_argument("--content-weight", type=float, default=1.0, help="train: content loss weight (default: %(default)s)")
     parser.add_argument("--tv", type=float, default=10.0, help="train: total-variation weight (default: %(default)s)")
@@ -50,7 +52,8 @@ def _config(args):
     return FastStyleConfig(width=pick(args.width, 32, 8), residual_blocks=pick(args.blocks, 5, 2), norm=args.norm,
                            upsampling=args.upsampling, size=pick(args.size, 256, 64), batch_size=pick(args.batch_size, 4, 2),
                            steps=pick(args.steps, 2000, 60), learning_rate=args.lr, content_weight=args.content_weight,
-                           style_weight=args.style_weight, tv_weight=args.tv, noise_std=args.noise, seed=args.seed)
+                           style_weight=args.style_weight, tv_weight=args.tv, noise_std=args.noise,
+                           stability_weight=args.stability, seed=args.seed)
 
 
 def run(args) -> int:

@@ -86,7 +86,9 @@ class FastStyleConfig(NamedTuple):
 
     ``style_weight``/``content_weight``/``tv_weight`` weigh :class:`~jaxviz.style.Objective`'s
     normalised terms; ``noise_std`` is the standard deviation of the Gaussian noise added to the
-    training inputs (0: none); ``style_size`` the side the style image is resized to for its Gram
+    training inputs (0: none) and ``stability_weight`` weighs the mean squared change of the output
+    between the clean and the noisy input (Gupta et al., "Characterizing and Improving Stability in
+    Neural Style Transfer", ICCV 2017; 0: noise augmentation alone); ``style_size`` the side the style image is resized to for its Gram
     targets (default ``size``).
     """
 
@@ -102,6 +104,7 @@ class FastStyleConfig(NamedTuple):
     style_weight: float = 5.0
     tv_weight: float = 10.0
     noise_std: float = 0.0
+    stability_weight: float = 0.0
     style_size: int | None = None
     seed: int = 0
 
@@ -117,9 +120,11 @@ def check_config(config: FastStyleConfig) -> FastStyleConfig:
     for name in ("width", "residual_blocks", "size", "batch_size", "steps"):
         if int(getattr(config, name)) < (0 if name == "residual_blocks" else 1):
             raise JaxvizError(f"{name} must be positive; got {getattr(config, name)}.")
+    if config.stability_weight and not config.noise_std:
+        raise JaxvizError("stability_weight needs noise_std > 0: the stability loss compares outputs for clean and noisy inputs.")
     if config.size % STRIDE:
         raise JaxvizError(f"size must be a multiple of {STRIDE} (two stride-2 downsamplings); got {config.size}.")
-    for name in ("learning_rate", "content_weight", "style_weight", "tv_weight", "noise_std"):
+    for name in ("learning_rate", "content_weight", "style_weight", "tv_weight", "noise_std", "stability_weight"):
         v = getattr(config, name)
         if not np.isfinite(v) or v < 0:
             raise JaxvizError(f"{name} must be a non-negative number; got {v}.")
@@ -240,21 +245,30 @@ def loss_terms(losses: Losses, y: jax.Array, content: jax.Array) -> dict[str, ja
 
 
 @functools.lru_cache(maxsize=8)
-def _train_step(graphdef, config: FastStyleConfig):
-    """The compiled-once step for an architecture and settings; the losses travel with each batch."""
-    weights = (config.style_weight, config.content_weight, config.tv_weight)
-    optimizer = optax.adam(config.learning_rate)
+def _train_step(graphdef, learning_rate: float, stability: bool):
+    """The step for an architecture, compiled once: losses, loss weights and noise travel with each batch.
+
+    With ``stability`` the clean and the noisy inputs go through the network as one batch of twice
+    the size, and the mean squared difference of their outputs is a fourth loss term.
+    """
+    optimizer = optax.adam(learning_rate)
 
     def step(carry, batch):
         params, state, opt_state = carry
-        x, key, losses = batch
-        noisy = x + config.noise_std * jax.random.normal(key, x.shape) if config.noise_std else x
+        x, key, losses, weights, noise_std = batch
+        noisy = x + noise_std * jax.random.normal(key, x.shape)
 
         def loss_fn(p):
             net = _network(graphdef, p, state, train=True)
-            y = net(noisy)
+            if stability:
+                y, clean = jnp.split(net(jnp.concatenate([noisy, x])), 2)
+            else:
+                y = net(noisy)
             t = loss_terms(losses, y, x)
             total = weights[0] * t["style"] + weights[1] * t["content"] + weights[2] * t["tv"]
+            if stability:
+                t["stability"] = jnp.mean(jnp.square(y - clean), axis=(1, 2, 3))
+                total = total + weights[3] * t["stability"]
             return total.mean(), ({k: v.mean() for k, v in t.items()}, nnx.split(net, nnx.Param, ...)[2])
 
         (loss, (terms, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -289,15 +303,16 @@ def train_fast_style(style_image: ArrayLike, content: ImageSource | None = None,
         raise JaxvizError(f"the content images are {content.size} px crops but config.size is {config.size}; make them agree.")
     losses = perceptual_losses(style_image, loss_model=loss_model, size=config.size, style_size=config.style_size)
     graphdef, params, state = nnx.split(transformer(config), nnx.Param, ...)
-    step, optimizer = _train_step(graphdef, config)
+    step, optimizer = _train_step(graphdef, config.learning_rate, config.stability_weight > 0)
+    weights = jnp.asarray([config.style_weight, config.content_weight, config.tv_weight, config.stability_weight], jnp.float32)
     style = style_fingerprint(style_image, style_name)
-    meta = {**config.architecture(), "style": style, "loss_model": losses.ext.model.name, "config": list(config)}
+    meta = {**config.architecture(), "style": style, "loss_model": losses.ext.model.name, "config": config._asdict()}
     expect = {k: meta[k] for k in ("network", "width", "residual_blocks", "norm", "upsampling", "style", "loss_model")}
     checkpointer = Checkpointer(Path(checkpoint_dir)) if checkpoint_dir is not None else None
     base = jax.random.key(config.seed + 1)
 
     def batches(i):
-        return jnp.asarray(content.batch(i, config.batch_size)), jax.random.fold_in(base, i), losses
+        return jnp.asarray(content.batch(i, config.batch_size)), jax.random.fold_in(base, i), losses, weights, jnp.float32(config.noise_std)
 
     try:
         run = run_loop(step, (params, state, optimizer.init(params)), batches,
@@ -323,7 +338,7 @@ def load_fast_style(checkpoint_dir: str | os.PathLike) -> FastStyle:
         meta = checkpointer.read_meta(step)
         if meta.get("network") != NETWORK or "config" not in meta:
             raise CheckpointError(f"{path} holds a {meta.get('network', 'different')!r} checkpoint, not a fast-style transformer network.")
-        config = FastStyleConfig(*meta["config"])
+        config = FastStyleConfig(**meta["config"])
         graphdef, params, state = nnx.split(transformer(config), nnx.Param, ...)
         optimizer = optax.adam(config.learning_rate)
         (params, state, _), _ = checkpointer.restore((params, state, optimizer.init(params)), step=step,

@@ -89,6 +89,7 @@ def test_a_checkpoint_of_another_architecture_or_style_is_refused(trained, style
     (dict(norm="group"), "unknown normalisation"),
     (dict(size=50), "multiple of 4"),
     (dict(noise_std=-1.0), "noise_std"),
+    (dict(stability_weight=1.0), "needs noise_std"),
 ])
 def test_bad_settings_are_named(style, change, message):
     with pytest.raises(JaxvizError, match=message):

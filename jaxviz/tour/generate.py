@@ -1,0 +1,124 @@
+"""Tour section: feed-forward generation. A fast-style network (Johnson et al. 2016) trained on a
+bundled style image and timed against optimising the same losses; its output under input noise with
+and without noise-robust training; the checkerboard study of Odena et al. (2016): the same networks
+with transposed convolutions of kernel 3 and 4 and with resize-convolution, scored and shown side by
+side; and images generated from features (Dosovitskiy et al. 2015)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxviz.data import photo, resize, to_rgb
+from jaxviz.generate import UPSAMPLINGS, checkerboard_score
+from jaxviz.generate.fast_style import (
+    FastStyleConfig,
+    compare_with_optimisation,
+    noise_sensitivity,
+    perceptual_losses,
+    train_fast_style,
+)
+from jaxviz.generate.images import content_images
+from jaxviz.tour.core import TourContext
+from jaxviz.train import cache_dir, run_id
+from jaxviz.viz import image_grid, save_png
+
+STYLE_IMAGE = "immunohistochemistry"
+QUICK = FastStyleConfig(width=8, residual_blocks=2, size=64, batch_size=2, steps=80, learning_rate=3e-3)
+FULL = FastStyleConfig(width=16, residual_blocks=3, size=128, batch_size=4, steps=300, learning_rate=2e-3)
+NOISE_STD = 0.05  # training noise of the noise-robust variant, and the noise its stability is measured at
+STABILITY = 100.0  # weight of the output-change loss of the noise-robust variant
+PREVIEWS = ("chelsea", "astronaut", "coffee")
+
+
+def _figure(ctx: TourContext, image, caption: str, name: str) -> str:
+    ctx.report.section("Generation").figure(image, caption, name=name)
+    return ctx.report.figures[-1]
+
+
+def _train(ctx: TourContext, style_image, config: FastStyleConfig):
+    directory = cache_dir(ctx.cache) / "fast-style" / run_id(style=STYLE_IMAGE, config=list(config))
+    content = content_images(size=config.size, seed=config.seed)
+    res = train_fast_style(style_image, content, config, style_name=STYLE_IMAGE, checkpoint_dir=directory, progress=ctx.progress)
+    ctx.log(f"[generation] fast style {config.upsampling}, noise {config.noise_std:g}: step {res.steps} "
+            f"({'loaded' if res.resumed_from == config.steps else f'{res.seconds:.1f} s'})")
+    return res.network
+
+
+def _zoom(img: np.ndarray, side: int = 48, factor: int = 4) -> np.ndarray:
+    """A centre crop enlarged by pixel repetition, so a period-2 pattern is visible."""
+    h, w = img.shape[:2]
+    top, left = (h - side) // 2 // 2 * 2, (w - side) // 2 // 2 * 2
+    crop = img[top:top + side, left:left + side]
+    return np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
+
+
+def _fast_style(ctx: TourContext) -> dict:
+    config = (QUICK if ctx.quick else FULL)._replace(seed=ctx.seed)
+    style_image = to_rgb(photo(STYLE_IMAGE))
+    nets = {up: _train(ctx, style_image, config._replace(upsampling=up)) for up in UPSAMPLINGS}
+    main = nets["resize"]
+    robust = _train(ctx, style_image, config._replace(noise_std=NOISE_STD, stability_weight=STABILITY))
+    previews = np.stack([resize(photo(n), 256) for n in PREVIEWS])
+    out = np.asarray(main(previews))
+    grid = image_grid(np.concatenate([resize(style_image, 256)[None], out]), ncols=len(PREVIEWS) + 1, labels=["style", *PREVIEWS])
+    figures = {"stylised": _figure(ctx, grid, f"fast style transfer: {STYLE_IMAGE} (left) applied in one pass to 256 px photos by a transformer "
+                                   f"network (width {config.width}, {config.residual_blocks} residual blocks, {config.steps} Adam steps on "
+                                   f"{config.size} px crops)", "generate-fast-style")}
+
+    losses = perceptual_losses(style_image, size=config.size)
+    steps = 20 if ctx.quick else 100
+    cmp = compare_with_optimisation(main, losses, previews[:1], steps=steps)
+    figures["versus_optimisation"] = _figure(
+        ctx, image_grid(np.stack([previews[0], *cmp.images]), ncols=3, labels=["content", "feed-forward", f"{cmp.steps} L-BFGS"]),
+        f"one feed-forward pass ({cmp.feedforward_ms:.0f} ms) against {cmp.steps} L-BFGS iterations on the same losses "
+        f"({cmp.optimisation_s:.1f} s, compile apart)", "generate-versus-optimisation")
+    ctx.log(f"[generation] 256 px: feed-forward {cmp.feedforward_ms:.1f} ms, {cmp.steps} L-BFGS {cmp.optimisation_s:.2f} s "
+            f"({cmp.speedup:.0f}x); style loss {cmp.feedforward['style']:.3f} vs {cmp.optimised['style']:.3f}")
+
+    sensitivity = {name: noise_sensitivity(net, previews, std=NOISE_STD) for name, net in (("plain", main), ("noise-robust", robust))}
+    noisy = np.clip(previews[:1] + NOISE_STD * np.random.default_rng(ctx.seed).standard_normal(previews[:1].shape), 0, 1).astype(np.float32)
+    figures["noise"] = _figure(
+        ctx, image_grid([_zoom(np.asarray(n(x))[0], 96, 2) for n in (main, robust) for x in (previews[:1], noisy)], ncols=2,
+                        labels=["plain, clean", "plain, noisy", "robust, clean", "robust, noisy"]),
+        f"outputs for a clean input and one with Gaussian noise (std {NOISE_STD}), without and with noise-robust training; "
+        f"mean change {sensitivity['plain']:.4f} vs {sensitivity['noise-robust']:.4f}", "generate-noise")
+    ctx.log(f"[generation] output change under noise {NOISE_STD}: plain {sensitivity['plain']:.4f}, robust {sensitivity['noise-robust']:.4f}")
+
+    checker = []
+    for up, net in nets.items():
+        img = np.asarray(net(previews[:1]))[0]
+        path = f"generate/transformer-{up}.png"
+        save_png(ctx.out / path, img)
+        checker.append({"network": "transformer", "upsampling": up, "score": float(checkerboard_score(img)[0]),
+                        "score_gradient": float(checkerboard_score(img, gradient=True)[0]), "image": path, "_zoom": _zoom(img)})
+    return {"config": config._asdict(), "style_image": STYLE_IMAGE, "feedforward_ms_256px": cmp.feedforward_ms,
+            "optimisation_s_256px": cmp.optimisation_s, "optimisation_compile_s": cmp.optimisation_compile_s,
+            "optimisation_steps": cmp.steps, "speedup": cmp.speedup, "feedforward_losses": cmp.feedforward,
+            "optimised_losses": cmp.optimised, "style_loss_ratio": cmp.feedforward["style"] / cmp.optimised["style"],
+            "noise_std": NOISE_STD, "output_change_under_noise": sensitivity, "figures": figures}, checker
+
+
+def _checkerboard_figure(ctx: TourContext, checker: list) -> str:
+    labels = [f"{c['network'][:11]} {c['upsampling']}: {c['score']:.2f}" for c in checker]
+    return _figure(ctx, image_grid([c.pop("_zoom") for c in checker], ncols=len(UPSAMPLINGS), labels=labels),
+                   "checkerboard artifacts (Odena et al. 2016): the same network with stride-2 transposed convolutions of kernel 3 "
+                   "and 4 and with resize-convolution (columns), enlarged crops; the number is the power at the stride-2 frequencies "
+                   "relative to the mean power (checkerboard score)", "generate-checkerboard")
+
+
+def generation(ctx: TourContext) -> dict:
+    ctx.report.section("Generation", "Networks that make an image in one pass: fast style transfer (Johnson et al. 2016, instance "
+                       "norm of Ulyanov et al. 2016) with SqueezeNet 1.1 as the loss network, and the checkerboard artifacts of "
+                       "transposed convolutions (Odena et al. 2016).")
+    summary, checker = _fast_style(ctx)
+    summary["figures"]["checkerboard"] = _checkerboard_figure(ctx, checker)
+    summary["checkerboard"] = checker
+    section = ctx.report.section("Generation")
+    section.table([{k: v for k, v in c.items() if k != "image"} for c in checker],
+                  caption="checkerboard score of each variant, of the pixels and of their finite differences (1: white noise)")
+    section.table([{"image": name, **summary[key]} for name, key in (("feed-forward", "feedforward_losses"), ("L-BFGS", "optimised_losses"))],
+                  caption=f"losses at 256 px: one pass {summary['feedforward_ms_256px']:.1f} ms, {summary['optimisation_steps']} L-BFGS "
+                          f"iterations {summary['optimisation_s_256px']:.2f} s ({summary['speedup']:.0f}x)")
+    ctx.log("[generation] checkerboard: " + ", ".join(f"{c['network']} {c['upsampling']} {c['score']:.2f}" for c in checker))
+    return {"generate": summary}
+
