@@ -1,4 +1,4 @@
-"""Plain-PyTorch SqueezeNet 1.1, LeNet-5 and ConvNet that load the same weights as the jaxviz zoo models.
+"""Plain-PyTorch SqueezeNet 1.1, LeNet-5, ConvNet and Johnson's transformer network that load the same weights as the jaxviz zoo models.
 
 The peers take NCHW pixels in [0, 1] (RGB for SqueezeNet, grey for LeNet) and apply the same
 preprocessing inside ``forward`` as jaxviz does, so ``peer(x.permute(0, 3, 1, 2))`` equals
@@ -169,6 +169,71 @@ class ConvNet(nn.Module):
         k = k.reshape(self.side, self.side, self.width, -1).transpose(2, 0, 1, 3).reshape(k.shape[0], -1)
         _set_linear(self.fc, p["fc"], kernel=k)
         return self
+
+
+# -- Johnson et al.'s transformer network (jaxviz.generate.fast_style) ------------------------------
+class ReflectConv(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1):
+        super().__init__()
+        self.pad, self.conv = nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride)
+
+    def forward(self, x):
+        return self.conv(self.pad(x))
+
+
+def _set_norm(norm: nn.InstanceNorm2d, p: Mapping[str, np.ndarray]) -> None:
+    norm.weight.data.copy_(torch.from_numpy(np.array(p["scale"], np.float32)))
+    norm.bias.data.copy_(torch.from_numpy(np.array(p["bias"], np.float32)))
+
+
+class Transformer(nn.Module):
+    """``jaxviz.generate.fast_style.TransformerNet`` with instance norm and resize-convolution, NCHW."""
+
+    def __init__(self, width: int = 32, blocks: int = 5):
+        super().__init__()
+        w = width
+        self.down = nn.ModuleList([ReflectConv(3, w, 9), ReflectConv(w, 2 * w, 3, 2), ReflectConv(2 * w, 4 * w, 3, 2)])
+        self.down_norms = nn.ModuleList([nn.InstanceNorm2d(c, affine=True) for c in (w, 2 * w, 4 * w)])
+        self.blocks = nn.ModuleList([nn.ModuleList([ReflectConv(4 * w, 4 * w, 3), nn.InstanceNorm2d(4 * w, affine=True),
+                                                    ReflectConv(4 * w, 4 * w, 3), nn.InstanceNorm2d(4 * w, affine=True)])
+                                     for _ in range(blocks)])
+        self.up = nn.ModuleList([ReflectConv(4 * w, 2 * w, 3), ReflectConv(2 * w, w, 3)])
+        self.up_norms = nn.ModuleList([nn.InstanceNorm2d(c, affine=True) for c in (2 * w, w)])
+        self.out = ReflectConv(w, 3, 9)
+
+    def forward(self, x):
+        h = x - 0.5
+        for conv, norm in zip(self.down, self.down_norms):
+            h = F.relu(norm(conv(h)))
+        for c1, n1, c2, n2 in self.blocks:
+            h = h + n2(c2(F.relu(n1(c1(h)))))
+        for conv, norm in zip(self.up, self.up_norms):
+            h = F.relu(norm(conv(F.interpolate(h, scale_factor=2, mode="nearest"))))
+        return torch.sigmoid(self.out(h))
+
+    def load_jaxviz(self, p: Mapping) -> Transformer:
+        for i, conv in enumerate(self.down):
+            _set_conv(conv.conv, p["down"][i]["conv"])
+            _set_norm(self.down_norms[i], p["down_norms"][i])
+        for i, (c1, n1, c2, n2) in enumerate(self.blocks):
+            b = p["blocks"][i]
+            _set_conv(c1.conv, b["conv1"]["conv"])
+            _set_conv(c2.conv, b["conv2"]["conv"])
+            _set_norm(n1, b["norm1"])
+            _set_norm(n2, b["norm2"])
+        for i, conv in enumerate(self.up):
+            _set_conv(conv.conv, p["up"][i]["conv"]["conv"])
+            _set_norm(self.up_norms[i], p["up_norms"][i])
+        _set_conv(self.out.conv, p["out"]["conv"])
+        return self
+
+
+def transformer_from_jaxviz(fast: Any) -> Transformer:
+    """A torch transformer network with the weights of a ``jaxviz.generate.FastStyle`` (instance norm, resize)."""
+    cfg = fast.config
+    if cfg.norm != "instance" or cfg.upsampling != "resize":
+        raise ValueError(f"the peer is built for instance norm and resize-convolution; got {cfg.norm}, {cfg.upsampling}")
+    return Transformer(cfg.width, cfg.residual_blocks).load_jaxviz(pure_params(fast.params))
 
 
 def convnet_from_jaxviz(model: Any) -> ConvNet:
