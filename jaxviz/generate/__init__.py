@@ -7,6 +7,19 @@
 """
 
 from jaxviz.generate.checkerboard import checkerboard_score
+from jaxviz.generate.fast_style import (
+    FastStyle,
+    FastStyleConfig,
+    FastStyleResult,
+    TransformerNet,
+    compare_with_optimisation,
+    load_fast_style,
+    noise_sensitivity,
+    perceptual_losses,
+    stylise,
+    train_fast_style,
+    transformer,
+)
 from jaxviz.generate.images import CONTENT_PHOTOS, ImageSource, content_images
 from jaxviz.generate.layers import NORMS, UPSAMPLINGS, ConvLayer, Upsample, norm_layer
 
@@ -15,9 +28,20 @@ __all__ = [
     "NORMS",
     "UPSAMPLINGS",
     "ConvLayer",
+    "FastStyle",
+    "FastStyleConfig",
+    "FastStyleResult",
     "ImageSource",
+    "TransformerNet",
     "Upsample",
     "checkerboard_score",
+    "compare_with_optimisation",
     "content_images",
+    "load_fast_style",
+    "noise_sensitivity",
     "norm_layer",
+    "perceptual_losses",
+    "stylise",
+    "train_fast_style",
+    "transformer",
 ]

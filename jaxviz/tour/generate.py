@@ -23,8 +23,8 @@ from jaxviz.train import cache_dir, run_id
 from jaxviz.viz import image_grid, save_png
 
 STYLE_IMAGE = "immunohistochemistry"
-QUICK = FastStyleConfig(width=8, residual_blocks=2, size=64, batch_size=2, steps=80, learning_rate=3e-3)
-FULL = FastStyleConfig(width=16, residual_blocks=3, size=128, batch_size=4, steps=300, learning_rate=2e-3)
+QUICK = FastStyleConfig(width=8, residual_blocks=2, size=64, batch_size=2, steps=80, learning_rate=3e-3, style_weight=2.0)
+FULL = FastStyleConfig(width=16, residual_blocks=3, size=96, batch_size=4, steps=240, learning_rate=2e-3, style_weight=2.0)
 NOISE_STD = 0.05  # training noise of the noise-robust variant, and the noise its stability is measured at
 STABILITY = 100.0  # weight of the output-change loss of the noise-robust variant
 PREVIEWS = ("chelsea", "astronaut", "coffee")
