@@ -323,9 +323,31 @@ def build_generator(config: GeneratorConfig) -> UpConvGenerator:
     return nnx.merge(graphdef, jax.tree_util.tree_map_with_path(init, state))
 
 
+CHUNK = 64  # host-side calls run in chunks of this many, padded: one compiled program per method
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _run(graphdef, method: str, params, *args):
+def _apply(graphdef, method: str, params, *args):
     return getattr(nnx.merge(graphdef, params), method)(*args)
+
+
+def _chunked(fn, *arrays):
+    """``fn(*arrays)`` evaluated on chunks of :data:`CHUNK` rows (the last one zero-padded), joined."""
+    n = arrays[0].shape[0]
+    pad = -n % CHUNK
+    padded = [jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]) if pad else a for a in arrays]
+    outs = [fn(*(a[i:i + CHUNK] for a in padded)) for i in range(0, n + pad, CHUNK)]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs)[:n], *outs)
+
+
+def _run(graphdef, method: str, params, *args):
+    return _chunked(functools.partial(_apply, graphdef, method, params), *args)
+
+
+def _render_host(result: GeneratorResult, ids: ArrayLike, transforms: ArrayLike) -> Rendered:
+    c = result.config
+    return _chunked(lambda i, t: render_items(result.items, i, t, canvas=c.canvas, ranges=c.ranges, threshold=c.threshold),
+                    jnp.asarray(ids), jnp.asarray(transforms, jnp.float32))
 
 
 def _identity_input(result: GeneratorResult, identity: ArrayLike) -> jax.Array:
@@ -475,8 +497,7 @@ class Evaluation(NamedTuple):
 
 
 def _errors(result: GeneratorResult, ids: jax.Array, t: jax.Array) -> dict[str, float]:
-    c = result.config
-    target = render_items(result.items, ids, t, canvas=c.canvas, ranges=c.ranges, threshold=c.threshold)
+    target = _render_host(result, ids, t)
     image, mask = generate(result, ids, t)
     pred, true = np.asarray(mask) > 0.5, np.asarray(target.masks) > 0.5
     union = (pred | true).sum()
@@ -514,8 +535,7 @@ def sweep_figure(result: GeneratorResult, item: int = 0, n: int = 9, *, truth: b
         ids = np.full(n, item)
         rows.append(np.asarray(generate(result, ids, t)[0]))
         if truth:
-            c = result.config
-            rows.append(np.asarray(render_items(result.items, ids, t, canvas=c.canvas, ranges=c.ranges, threshold=c.threshold).images))
+            rows.append(np.asarray(_render_host(result, ids, t).images))
     return image_grid(np.concatenate(rows), ncols=n, scale=scale)
 
 
@@ -548,8 +568,7 @@ def arithmetic(result: GeneratorResult, pairs: Sequence[tuple[int, int]], transf
     h = hidden_features(result, a, t1) - hidden_features(result, a, t0) + hidden_features(result, b, t0)
     mixed = decode_hidden(result, h)[0]
     g = {name: generate(result, ids, t)[0] for name, ids, t in (("a0", a, t0), ("a1", a, t1), ("b0", b, t0), ("b1", b, t1))}
-    c = result.config
-    truth = render_items(result.items, b, t1, canvas=c.canvas, ranges=c.ranges, threshold=c.threshold).images
+    truth = _render_host(result, b, t1).images
     cols = [g["a0"], g["a1"], g["b0"], mixed, g["b1"], truth]
     figure = image_grid(np.stack([np.asarray(x) for x in cols], axis=1).reshape(-1, *mixed.shape[1:]), ncols=len(cols), scale=scale)
 
@@ -568,11 +587,15 @@ def checkerboard_study(config: GeneratorConfig = GeneratorConfig(), *, upsamplin
 
     Each variant is ``config`` with another ``upsampling`` (checkpointed under ``cache`` when given, so a
     rerun loads it). The scores are the mean :func:`~jaxviz.generate.checkerboard_score` (stride 2) of
-    ``n`` generated images of training values, on the pixels and on the gradient (the latter is less
-    dominated by the objects' own spectrum).
+    ``n`` generated images of training values, on the pixels, on their gradient, and on the residual
+    (generated minus rendered target), where the objects' own spectrum cancels and what is left at the
+    stride frequencies is the artifact; ``score_untrained`` is the pixel score of the same network
+    before training (transposed convolutions start with strong checkerboards and training on these
+    plain targets removes much of them).
 
     Returns:
-      per variant ``{"upsampling", "score", "score_gradient", "image_mse", "image", "seconds"}`` with
+      per variant ``{"upsampling", "score", "score_gradient", "score_residual", "score_untrained", "image_mse",
+      "image", "seconds"}`` with
       ``image`` an ``(H, W, 3)`` grid of 8 generated images.
     """
     key = jax.random.key(config.seed + 20_011)
@@ -583,9 +606,11 @@ def checkerboard_study(config: GeneratorConfig = GeneratorConfig(), *, upsamplin
         variant = config._replace(upsampling=check_choice(mode, UPSAMPLINGS, "upsampling"))
         res = train_generator(variant, checkpoint_dir=None if cache is None else checkpoint_dir_for(variant, cache), progress=progress)
         images = np.asarray(generate(res, ids, t)[0])
-        target = render_items(res.items, ids, t, canvas=config.canvas, ranges=config.ranges, threshold=config.threshold).images
+        target = _render_host(res, ids, t).images
         out.append({"upsampling": mode, "score": float(checkerboard_score(images).mean()),
                     "score_gradient": float(checkerboard_score(images, gradient=True).mean()),
+                    "score_residual": float(checkerboard_score(images - np.asarray(target)).mean()),
+                    "score_untrained": float(checkerboard_score(generate(res._replace(params=nnx.split(build_generator(variant))[1]), ids, t)[0]).mean()),
                     "image_mse": float(jnp.mean((images - target) ** 2)),
                     "image": image_grid(images[:8], ncols=4, scale=2), "seconds": res.seconds})
     return out
@@ -599,9 +624,9 @@ def checkerboard_figure(study: Sequence[dict]) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the tour's study
 
-QUICK_CONFIG = GeneratorConfig(n_items=10, hidden=128, width=8, batch_size=32, steps=150)
+QUICK_CONFIG = GeneratorConfig(n_items=10, hidden=128, width=8, batch_size=32, steps=150, learning_rate=5e-3)
 """Small enough to train three times in well under a minute on two CPU cores."""
-FULL_CONFIG = GeneratorConfig(n_items=20, hidden=256, width=16, batch_size=32, steps=1200)
+FULL_CONFIG = GeneratorConfig(n_items=20, hidden=256, width=16, batch_size=32, steps=1200, learning_rate=3e-3)
 STUDY_FULL_CONFIG = QUICK_CONFIG._replace(steps=500)
 """The checkerboard study's generator in full mode (three trainings of it)."""
 MORPH_PAIRS = ((0, 1), (2, 3), (4, 5))
