@@ -12,7 +12,7 @@ TINY = ["--quick", "--items", "4", "--steps", "6", "--hidden", "16", "--width", 
 
 
 @pytest.mark.slow
-def test_generate_writes_figures_and_numbers_then_loads_the_checkpoint(tmp_path, capsys):
+def test_generate_writes_figures_and_numbers_loads_the_checkpoint_and_refuses_another_architecture(tmp_path, capsys):
     out, ckpt = tmp_path / "o", tmp_path / "ckpt"
     assert main(["generate", *TINY, "--checkpoint", str(ckpt), "--out", str(out)]) == 0
     record = json.loads((out / "generate.json").read_text())
@@ -26,6 +26,10 @@ def test_generate_writes_figures_and_numbers_then_loads_the_checkpoint(tmp_path,
     assert "held out" in capsys.readouterr().out
     assert main(["generate", *TINY, "--checkpoint", str(ckpt), "--out", str(out)]) == 0  # loaded, not retrained
     assert json.loads((out / "generate.json").read_text())["trained_steps"] == 0
+    capsys.readouterr()
+    assert main(["generate", *TINY, "--upsampling", "transposed4", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "was written for architecture" in err and "'upsampling': 'resize'" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -42,14 +46,3 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     assert main(["generate", *TINY, *argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
-
-
-def test_checkpoint_of_another_architecture_exits_2(tmp_path, capsys):
-    from jaxviz.generate import GeneratorConfig, train_generator
-
-    ckpt = tmp_path / "ckpt"
-    train_generator(GeneratorConfig(n_items=4, hidden=16, width=4, steps=1, batch_size=2, upsampling="transposed4"),
-                    checkpoint_dir=ckpt, progress=False)
-    assert main(["generate", *TINY, "--checkpoint", str(ckpt), "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "was written for architecture" in err and "transposed4" in err and err.count("\n") == 1
