@@ -83,7 +83,8 @@ class Rendered(NamedTuple):
 
 
 class GeneratorConfig(NamedTuple):
-    """The data, the network and its training. Fields up to ``threshold`` define the architecture and data."""
+    """The data, the network and its training. ``dataset``, ``n_items``, ``canvas``, ``hidden``,
+    ``width`` and ``upsampling`` are the architecture a checkpoint must match."""
 
     dataset: str = "fashion_mnist"  # one of GENERATOR_DATASETS
     n_items: int = 20
@@ -410,7 +411,8 @@ def check_config(config: GeneratorConfig) -> GeneratorConfig:
 
 
 def checkpoint_dir_for(config: GeneratorConfig, cache: str | os.PathLike | None = None) -> Path:
-    """``<cache>/checkpoints/generator-<hash of the config>``: where :func:`generator_tour` keeps a run."""
+    """``<cache>/checkpoints/generator-<upsampling>-<hash of the whole config>``: one folder per run, so
+    a second call with the same config loads it (used by :func:`generator_tour` and ``jaxviz generate``)."""
     return cache_dir(cache) / "checkpoints" / f"generator-{config.upsampling}-{run_id(**_recipe(config))}"
 
 
