@@ -11,7 +11,7 @@ import sys
 
 from jaxviz.errors import JaxvizError
 
-SUBCOMMANDS = ("tour", "train", "saliency", "inspect", "texture", "style", "doodle", "featureviz", "dream", "distill", "fast-style")
+SUBCOMMANDS = ("tour", "train", "saliency", "inspect", "texture", "style", "doodle", "featureviz", "dream", "distill", "fast-style", "generate")
 
 
 def common_options() -> argparse.ArgumentParser:
