@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxviz.data import photo, resize, to_rgb
-from jaxviz.generate import UPSAMPLINGS, checkerboard_score
+from jaxviz.generate import UPSAMPLINGS, checkerboard_score, generator_tour
 from jaxviz.generate.fast_style import (
     FastStyleConfig,
     compare_with_optimisation,
@@ -106,19 +106,44 @@ def _checkerboard_figure(ctx: TourContext, checker: list) -> str:
                    "relative to the mean power (checkerboard score)", "generate-checkerboard")
 
 
+def _generator(ctx: TourContext, checker: list) -> dict:
+    figures, numbers = generator_tour(ctx.quick, ctx.seed, cache_dir(ctx.cache) / "generator", progress=ctx.progress)
+    cfg = numbers["config"]
+    rec = numbers["reconstruction"]
+    paths = {
+        "sweeps": _figure(ctx, figures["sweeps"], "images from features (Dosovitskiy et al. 2015): each transformation swept with the others "
+                          "fixed, generated (upper) over rendered (lower) rows", "generate-sweeps"),
+        "morph": _figure(ctx, figures["morph"], "morphing: the one-hot identity input interpolated between two items", "generate-morph"),
+        "arithmetic": _figure(ctx, figures["arithmetic"], "arithmetic in a hidden layer: h(a, r1) - h(a, r0) + h(b, r0), decoded, "
+                              "beside the generator's own (b, r1) and the rendering", "generate-arithmetic"),
+    }
+    for variant in numbers["checkerboard"]:
+        path = f"generate/generator-{variant['upsampling']}.png"
+        img = figures[f"checkerboard-{variant['upsampling']}"]
+        save_png(ctx.out / path, img)
+        checker.append({"network": "generator", **{k: v for k, v in variant.items() if k.startswith("score") or k == "upsampling"},
+                        "image": path, "_zoom": np.repeat(np.repeat(img, 2, axis=0), 2, axis=1)[:192, :192]})
+    ctx.log(f"[generation] generator ({cfg.get('n_items')} items): image MSE train {rec['train']['image_mse']:.4f}, "
+            f"held-out {rec['held_out']['image_mse']:.4f}")
+    return {**{k: v for k, v in numbers.items() if k != "checkerboard"}, "figures": paths}
+
+
 def generation(ctx: TourContext) -> dict:
     ctx.report.section("Generation", "Networks that make an image in one pass: fast style transfer (Johnson et al. 2016, instance "
-                       "norm of Ulyanov et al. 2016) with SqueezeNet 1.1 as the loss network, and the checkerboard artifacts of "
-                       "transposed convolutions (Odena et al. 2016).")
+                       "norm of Ulyanov et al. 2016) with SqueezeNet 1.1 as the loss network, images generated from an identity "
+                       "and transformation parameters (Dosovitskiy et al. 2015), and the checkerboard artifacts of transposed "
+                       "convolutions in both networks (Odena et al. 2016).")
     summary, checker = _fast_style(ctx)
+    summary["generator"] = _generator(ctx, checker)
     summary["figures"]["checkerboard"] = _checkerboard_figure(ctx, checker)
+    summary["figures"].update({f"generator_{k}": v for k, v in summary["generator"].pop("figures").items()})
     summary["checkerboard"] = checker
     section = ctx.report.section("Generation")
     section.table([{k: v for k, v in c.items() if k != "image"} for c in checker],
-                  caption="checkerboard score of each variant, of the pixels and of their finite differences (1: white noise)")
+                  caption="checkerboard score of each variant, of the pixels and of their finite differences (1: white noise); "
+                          "for the generator also of the residual against the rendering and of the untrained network")
     section.table([{"image": name, **summary[key]} for name, key in (("feed-forward", "feedforward_losses"), ("L-BFGS", "optimised_losses"))],
                   caption=f"losses at 256 px: one pass {summary['feedforward_ms_256px']:.1f} ms, {summary['optimisation_steps']} L-BFGS "
                           f"iterations {summary['optimisation_s_256px']:.2f} s ({summary['speedup']:.0f}x)")
     ctx.log("[generation] checkerboard: " + ", ".join(f"{c['network']} {c['upsampling']} {c['score']:.2f}" for c in checker))
     return {"generate": summary}
-
