@@ -14,13 +14,14 @@ from jaxviz.tour.classifier import classifier
 from jaxviz.tour.core import Section, TourContext
 from jaxviz.tour.distill import distillation
 from jaxviz.tour.featureviz import featureviz
+from jaxviz.tour.generate import generation
 from jaxviz.tour.imagenet import imagenet
 from jaxviz.tour.inspect import inspect
 from jaxviz.tour.style import style
 from jaxviz.viz import Report
 
 # The report's sections, in order; a new capability appends its own.
-SECTIONS: tuple[Section, ...] = (classifier, imagenet, inspect, attribution, style, featureviz, distillation)
+SECTIONS: tuple[Section, ...] = (classifier, imagenet, inspect, attribution, style, featureviz, generation, distillation)
 
 
 def run_tour(

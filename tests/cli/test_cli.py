@@ -57,6 +57,18 @@ def test_tour_quick_writes_report_and_summary(tmp_path):
         assert set(a["deletion_auc"]) == set(a["insertion_auc"]) == {"occlusion", "gradient", "smoothgrad", "guided_backprop", "grad_cam", "integrated_gradients", "fullgrad"}
         assert all((out / p).is_file() for p in a["panels"])
     assert set(attribution["classifier"]["sanity_spearman"]) == {"gradient", "guided_backprop", "grad_cam"}
+    gen = summary["generate"]
+    checker = {(c["network"], c["upsampling"]): c for c in gen["checkerboard"]}
+    assert set(checker) == {(n, u) for n in ("transformer", "generator") for u in ("transposed3", "transposed4", "resize")}
+    assert all((out / c["image"]).is_file() for c in checker.values())
+    # the transformer's transposed convolutions print checkerboards, resize-convolution does not
+    assert checker["transformer", "resize"]["score"] < min(checker["transformer", t]["score"] for t in ("transposed3", "transposed4"))
+    assert 0 < gen["feedforward_ms_256px"] < 1000 * gen["optimisation_s_256px"]
+    change = gen["output_change_under_noise"]
+    assert change["noise-robust"] < change["plain"]
+    rec = gen["generator"]["reconstruction"]
+    assert 0 < rec["train"]["image_mse"] < 0.05 and 0 < rec["held_out"]["image_mse"] < 0.05
+    assert all(p in summary["figures"] for p in gen["figures"].values())
     html = (out / "index.html").read_text()
     for fig in summary["figures"]:
         assert (out / fig).is_file() and fig in html
