@@ -37,7 +37,7 @@ from jaxviz.style import _common
 from jaxviz.style.features import check_image_size, content_layer, extractor, style_layers
 from jaxviz.style.optimize import Objective
 from jaxviz.style.stats import style_statistic
-from jaxviz.train.checkpoints import Checkpointer
+from jaxviz.train.checkpoints import Checkpointer, latest_checkpoint
 from jaxviz.train.loop import run_loop
 
 NETWORK = "johnson"
@@ -327,24 +327,13 @@ def train_fast_style(style_image: ArrayLike, content: ImageSource | None = None,
 
 def load_fast_style(checkpoint_dir: str | os.PathLike) -> FastStyle:
     """The transformer network saved by :func:`train_fast_style` in ``checkpoint_dir`` (its latest step)."""
-    path = Path(checkpoint_dir)
-    if not path.is_dir():
-        raise CheckpointError(f"no fast-style checkpoint at {path}; train one with `jaxviz fast-style train`.")
-    checkpointer = Checkpointer(path)
-    try:
-        step = checkpointer.latest_step()
-        if step is None:
-            raise CheckpointError(f"no checkpoint in {path}; train one with `jaxviz fast-style train`.")
-        meta = checkpointer.read_meta(step)
+    with latest_checkpoint(checkpoint_dir, "train one with `jaxviz fast-style train`.") as (checkpointer, step, meta):
         if meta.get("network") != NETWORK or "config" not in meta:
-            raise CheckpointError(f"{path} holds a {meta.get('network', 'different')!r} checkpoint, not a fast-style transformer network.")
+            raise CheckpointError(f"{checkpoint_dir} holds a {meta.get('network', 'different')!r} checkpoint, not a fast-style transformer network.")
         config = FastStyleConfig(**meta["config"])
         graphdef, params, state = nnx.split(transformer(config), nnx.Param, ...)
         optimizer = optax.adam(config.learning_rate)
-        (params, state, _), _ = checkpointer.restore((params, state, optimizer.init(params)), step=step,
-                                                     expect={"network": NETWORK})
-    finally:
-        checkpointer.close()
+        (params, state, _), _ = checkpointer.restore((params, state, optimizer.init(params)), step=step, expect={"network": NETWORK})
     return FastStyle(graphdef, params, state, config, meta["style"])
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,23 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+@contextlib.contextmanager
+def latest_checkpoint(directory: str | os.PathLike, hint: str) -> Iterator[tuple[Checkpointer, int, dict]]:
+    """``(checkpointer, step, meta)`` of the newest checkpoint in ``directory``, closed on exit.
+
+    Raises :class:`CheckpointError`, ending with ``hint`` (how to make one), when the folder is
+    missing or holds no checkpoint.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint folder not found: {path}; {hint}")
+    checkpointer = Checkpointer(path)
+    try:
+        step = checkpointer.latest_step()
+        if step is None:
+            raise CheckpointError(f"{path} holds no checkpoint; {hint}")
+        yield checkpointer, step, checkpointer.read_meta(step)
+    finally:
+        checkpointer.close()

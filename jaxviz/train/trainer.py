@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -16,7 +15,7 @@ import optax
 from jaxviz.data import Dataset
 from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
 from jaxviz.models.contract import Model
-from jaxviz.train.checkpoints import Checkpointer, cache_dir, run_id
+from jaxviz.train.checkpoints import Checkpointer, cache_dir, latest_checkpoint, run_id
 from jaxviz.train.loop import run_loop
 
 
@@ -158,20 +157,11 @@ def load_trained(checkpoint_dir: str | os.PathLike) -> Model:
     """The model saved in a checkpoint folder written by :func:`train` (``jaxviz train`` prints it)."""
     from jaxviz.models.registry import TRAINABLE, get_model
 
-    if not Path(checkpoint_dir).is_dir():
-        raise CheckpointError(f"checkpoint folder not found: {checkpoint_dir}")
-    ckpt = Checkpointer(checkpoint_dir)
-    try:
-        step = ckpt.latest_step()
-        if step is None:
-            raise CheckpointError(f"{checkpoint_dir} holds no checkpoint; train one with: jaxviz train --model lenet")
-        meta = ckpt.read_meta(step)
+    with latest_checkpoint(checkpoint_dir, "train one with: jaxviz train --model lenet") as (ckpt, step, meta):
         if meta.get("model") not in TRAINABLE:
             raise CheckpointError(f"{checkpoint_dir} was not written by jaxviz train (model {meta.get('model')!r})")
         model = get_model(meta["model"], meta["input_shape"], meta.get("class_names"))
         config = TrainConfig(**meta["config"])
         template = (model.params, model.state, make_optimizer(config, 1).init(model.params))
         (params, state, _), _ = ckpt.restore(template, step, expect={"model": meta["model"]})
-    finally:
-        ckpt.close()
     return model.replace(params=params, state=state)
