@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,7 +37,7 @@ import optax
 from flax import nnx
 from jax.typing import ArrayLike
 
-from jaxviz.errors import JaxvizError, ShapeError
+from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
 from jaxviz.generate.images import content_images
 from jaxviz.generate.layers import UPSAMPLINGS, ConvLayer, Upsample, check_choice
 from jaxviz.models.contract import Model
@@ -309,6 +309,25 @@ def _identity(config: AdainConfig) -> dict[str, Any]:
             "width": int(config.width)}
 
 
+def _feature_scale(ckpt: Checkpointer, ident: dict, first_features: Callable[[], jax.Array]) -> float:
+    """The decoder's input scale: from the checkpoint's meta, else the RMS of the first batch's features
+    (3 significant digits; a pure function of the config, so a resumed run rebuilds the same decoder).
+
+    Raises:
+      CheckpointError: the checkpoint was written for another architecture (``ident``).
+    """
+    latest = ckpt.latest_step()
+    if latest is not None:  # refuse another architecture before reading any data
+        saved = ckpt.read_meta(latest)
+        for key, value in ident.items():
+            if saved.get(key) != value:
+                raise CheckpointError(f"checkpoint {ckpt.directory} was written for {key}={saved.get(key)!r}, not {value!r}; "
+                                      "use another directory or delete that folder.")
+        if saved.get("feature_scale"):
+            return float(saved["feature_scale"])
+    return float(f"{float(jnp.sqrt(jnp.mean(jnp.square(first_features())))):.3g}")
+
+
 def train_adain(config: AdainConfig = AdainConfig(), *, directory: str | os.PathLike | None = None,
                 cache: str | os.PathLike | None = None, encoder: Model | None = None, progress: bool = True,
                 stop_after_steps: int | None = None) -> Adain:
@@ -344,27 +363,33 @@ def train_adain(config: AdainConfig = AdainConfig(), *, directory: str | os.Path
                           f"{config.encoder!r}; pass the matching network or none.")
     config, style_layers, stride, channels = _check_config(config, encoder, spec)
     ups = stride.bit_length() - 1
-    contents = content_images(config.content_folder, size=config.size, seed=config.seed)
-    styles = content_images(config.style_folder, size=config.size, seed=config.seed + 1, photos=config.style_photos, scale=2.0)
-    first = _features(encoder, jnp.asarray(contents.batch(0, config.batch_size)), config.layer, spec.pad)
-    scale = float(f"{float(jnp.sqrt(jnp.mean(jnp.square(first)))):.3g}")  # a pure function of the config
-    decoder = Decoder(channels, ups, config.width, config.upsampling, scale=scale, rngs=nnx.Rngs(config.seed))
-    graphdef, params = nnx.split(decoder)
-    schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.1)
-    optimizer = optax.adam(schedule)
-    recipe = {k: v for k, v in config._asdict().items() if k != "checkpoint_every"}
     ident = _identity(config)
+    recipe = {k: v for k, v in config._asdict().items() if k != "checkpoint_every"}
     if directory is None:
         directory = cache_dir(cache) / "checkpoints" / f"adain-{config.encoder}-{config.layer}-{run_id(**recipe)}"
 
-    def batches(i):
-        return jnp.asarray(contents.batch(i, config.batch_size)), jnp.asarray(styles.batch(i, config.batch_size)), encoder
+    @functools.cache
+    def sources():  # read only when a step has to run
+        return (content_images(config.content_folder, size=config.size, seed=config.seed),
+                content_images(config.style_folder, size=config.size, seed=config.seed + 1, photos=config.style_photos, scale=2.0))
 
-    step = _make_step(graphdef, optimizer, layer=config.layer, style_layers=style_layers, pad=spec.pad,
-                      style_weight=float(config.style_weight))
     ckpt = Checkpointer(directory)
     try:
-        run = run_loop(step, (params, optimizer.init(params)), batches, steps=config.steps, checkpointer=ckpt,
+        scale = _feature_scale(ckpt, ident, lambda: _features(encoder, jnp.asarray(sources()[0].batch(0, config.batch_size)),
+                                                              config.layer, spec.pad))
+        build = functools.partial(Decoder, channels, ups, config.width, config.upsampling, scale=scale)
+        graphdef = nnx.graphdef(nnx.eval_shape(lambda: build(rngs=nnx.Rngs(0))))
+        params = jax.jit(lambda: nnx.state(build(rngs=nnx.Rngs(config.seed))))()  # one program, not an op per layer
+        schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.1)
+        optimizer = optax.adam(schedule)
+
+        def batches(i):
+            contents, styles = sources()
+            return jnp.asarray(contents.batch(i, config.batch_size)), jnp.asarray(styles.batch(i, config.batch_size)), encoder
+
+        step = _make_step(graphdef, optimizer, layer=config.layer, style_layers=style_layers, pad=spec.pad,
+                          style_weight=float(config.style_weight))
+        run = run_loop(step, (params, jax.jit(optimizer.init)(params)), batches, steps=config.steps, checkpointer=ckpt,
                        meta={**ident, "config": recipe, "style_layers": list(style_layers), "feature_scale": scale}, expect=ident,
                        desc=f"AdaIN decoder ({config.encoder} {config.layer})", progress=progress,
                        checkpoint_every=config.checkpoint_every, stop_after_steps=stop_after_steps)
@@ -565,6 +590,77 @@ def _losses(encoder, x, c, s, layers, layer, pad):
         ms0 = ms0 + jnp.mean(jnp.square(m_s)) + jnp.mean(jnp.square(s_s))
         gx, gs = gram(fx[n]), gram(fs[n])
         gr = gr + jnp.mean(jnp.square(gx - gs).reshape(gx.shape[0], -1), axis=1) / jnp.mean(jnp.square(gs))
-    content = jnp.mean(jnp.square(fx[layer] - fc).reshape(fc.shape[0], -1), axis=1) / jnp.mean(jnp.square(fc))
+    content = jnp.mean(jnp.square(fx[layer] - fc).reshape(x.shape[0], -1), axis=1) / jnp.mean(jnp.square(fc))
     return {"mean_std": ms / ms0, "gram": gr / len(layers), "content": content}
 
+
+
+# -- the tour's figures and numbers -----------------------------------------------------------
+TOUR_QUICK = AdainConfig(size=64, batch_size=4, steps=150)
+TOUR_FULL = AdainConfig(size=96, batch_size=8, steps=400)
+TOUR_CONTENTS = ("chelsea", "astronaut", "rocket")
+TOUR_STYLES = ("immunohistochemistry", "hubble_deep_field", "brick", "flower")
+
+
+def adain_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike | None = None, *,
+               progress: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train (or load from the cache) a SqueezeNet AdaIN decoder and make the paper's figures and numbers.
+
+    Quick mode trains :data:`TOUR_QUICK` (64 px crops), full mode :data:`TOUR_FULL` (96 px crops);
+    a rerun with the same settings loads the checkpoint instead of training.
+
+    Returns:
+      ``(figures, numbers)``: figures ``{name: (H, W, 3) array in [0, 1]}`` (``"grid"``: contents x
+      styles, ``"alpha"``: the content-style trade-off, ``"interpolation"``: between two styles,
+      ``"color"``: colour preservation) and numbers (training, the style and content losses of the
+      AdaIN output, of the content image and of Gatys' optimised image, and the speed of each).
+    """
+    from jaxviz.data import photo, resize, to_rgb
+    from jaxviz.style import style_transfer
+    from jaxviz.viz import image_grid
+
+    config = (TOUR_QUICK if quick else TOUR_FULL)._replace(seed=seed)
+    trained = train_adain(config, cache=cache, progress=progress)
+    side = 128 if quick else 256
+    contents = [resize(to_rgb(photo(n)), side) for n in TOUR_CONTENTS[:2 if quick else 3]]
+    styles = [resize(to_rgb(photo(n)), side) for n in TOUR_STYLES]
+    rows = [np.ones_like(contents[0]), *styles]
+    for c in contents:
+        rows += [c, *(np.asarray(stylise(trained, c, s)[0]) for s in styles)]
+    figures = {"grid": image_grid(rows, ncols=len(styles) + 1, labels=["content \\ style", *TOUR_STYLES, *[
+        lbl for n in TOUR_CONTENTS[:len(contents)] for lbl in (n, *[""] * len(styles))]])}
+    c, s1, s2 = contents[0], styles[0], styles[1]
+    alphas = np.linspace(0.0, 1.0, 5)
+    sweep = stylise(trained, np.stack([c] * len(alphas)), s1, alpha=alphas)
+    figures["alpha"] = image_grid([c, *np.asarray(sweep), s1], ncols=len(alphas) + 2,
+                                  labels=["content", *[f"alpha {a:.2f}" for a in alphas], "style"])
+    w = np.stack([1 - alphas, alphas], axis=1)
+    mix = stylise(trained, np.stack([c] * len(alphas)), [s1, s2], weights=w)
+    figures["interpolation"] = image_grid([s1, *np.asarray(mix), s2], ncols=len(alphas) + 2,
+                                          labels=[TOUR_STYLES[0], *[f"w {b:.2f}" for b in alphas], TOUR_STYLES[1]])
+    plain, kept = stylise(trained, c, s1)[0], stylise(trained, c, s1, preserve_color=True)[0]
+    figures["color"] = image_grid([c, s1, np.asarray(plain), np.asarray(kept)], ncols=4,
+                                  labels=["content", "style", "AdaIN", "colour preserved"])
+    numbers = {"encoder": config.encoder, "layer": trained.config.layer, "style_layers": list(trained.style_layers),
+               "upsampling": config.upsampling, "crop_size": config.size, "train_steps": trained.steps,
+               "train_seconds": round(trained.seconds, 2), "loaded_from_cache": trained.resumed_from == trained.steps,
+               "final_loss": float(trained.history["loss"][-10:].mean()) if len(trained.history.get("loss", ())) else None}
+    small = (resize(to_rgb(photo(TOUR_CONTENTS[0])), 64), resize(to_rgb(photo(TOUR_STYLES[0])), 64)) if quick else (c, s1)
+    numbers.update(_comparison(trained, *small, steps=30 if quick else 100, style_transfer=style_transfer))
+    big_c, big_s = resize(to_rgb(photo(TOUR_CONTENTS[0])), 256), resize(to_rgb(photo(TOUR_STYLES[0])), 256)
+    numbers["ms_per_256px_image"] = round(1000 * timed(lambda: stylise(trained, big_c, big_s)), 2)
+    return figures, numbers
+
+
+def _comparison(trained: Adain, c: np.ndarray, s: np.ndarray, *, steps: int, style_transfer) -> dict[str, Any]:
+    """Style and content losses of the content image, the AdaIN output and Gatys' optimised image, and their times."""
+    t_adain = timed(lambda: stylise(trained, c, s))
+    out = np.asarray(stylise(trained, c, s))
+    t0 = time.perf_counter()
+    gatys = style_transfer(trained.encoder, c, s, style_layer_names=trained.style_layers,
+                           content_layer_name=trained.config.layer, steps=steps, method="lbfgs")
+    t_gatys = time.perf_counter() - t0
+    losses = style_losses(trained, np.concatenate([c[None], out, np.asarray(gatys.image)]), c, s)
+    table = {name: {k: round(float(v[i]), 4) for k, v in losses.items()} for i, name in enumerate(("content_image", "adain", "gatys"))}
+    return {"losses": table, "compare_side": int(c.shape[0]), "adain_ms": round(1000 * t_adain, 2),
+            "gatys_seconds": round(t_gatys, 2), "gatys_lbfgs_steps": steps, "speedup": round(t_gatys / t_adain, 1)}

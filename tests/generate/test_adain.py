@@ -8,7 +8,7 @@ import pytest
 
 from jaxviz.data import photo, resize
 from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
-from jaxviz.generate import AdainConfig, adain, adain_target, content_features, stylise, style_statistics, train_adain
+from jaxviz.generate import AdainConfig, adain, adain_target, content_features, style_statistics, stylise, train_adain
 from jaxviz.generate.adain import mean_std
 
 SMALL = AdainConfig(size=32, batch_size=4, steps=40, width=16, checkpoint_every=20)
