@@ -291,7 +291,15 @@ def adain_losses(encoder: Model, graphdef, params, content: jax.Array, style: ja
     return lc + style_weight * ls, {"content": lc, "style": ls}
 
 
-def _make_step(graphdef, optimizer, **kw):
+@functools.lru_cache(maxsize=8)
+def _train_step(graphdef, learning_rate: float, steps: int, **kw) -> tuple[Callable, optax.GradientTransformation]:
+    """``(step, optimizer)``: Adam with cosine decay to 10%, and the step for :func:`~jaxviz.train.run_loop`.
+
+    Memoised on the settings, so runs of the same decoder in one process (resuming, reloading) reuse
+    one compiled step.
+    """
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1))
+
     def step(carry, batch):
         params, opt_state = carry
         content, style, encoder = batch
@@ -300,7 +308,7 @@ def _make_step(graphdef, optimizer, **kw):
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), {"loss": loss, **terms}
 
-    return step
+    return step, optimizer
 
 
 def _identity(config: AdainConfig) -> dict[str, Any]:
@@ -380,15 +388,13 @@ def train_adain(config: AdainConfig = AdainConfig(), *, directory: str | os.Path
         build = functools.partial(Decoder, channels, ups, config.width, config.upsampling, scale=scale)
         graphdef = nnx.graphdef(nnx.eval_shape(lambda: build(rngs=nnx.Rngs(0))))
         params = jax.jit(lambda: nnx.state(build(rngs=nnx.Rngs(config.seed))))()  # one program, not an op per layer
-        schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.1)
-        optimizer = optax.adam(schedule)
+        step, optimizer = _train_step(graphdef, float(config.learning_rate), int(config.steps), layer=config.layer,
+                                      style_layers=style_layers, pad=spec.pad, style_weight=float(config.style_weight))
 
         def batches(i):
             contents, styles = sources()
             return jnp.asarray(contents.batch(i, config.batch_size)), jnp.asarray(styles.batch(i, config.batch_size)), encoder
 
-        step = _make_step(graphdef, optimizer, layer=config.layer, style_layers=style_layers, pad=spec.pad,
-                          style_weight=float(config.style_weight))
         run = run_loop(step, (params, jax.jit(optimizer.init)(params)), batches, steps=config.steps, checkpointer=ckpt,
                        meta={**ident, "config": recipe, "style_layers": list(style_layers), "feature_scale": scale}, expect=ident,
                        desc=f"AdaIN decoder ({config.encoder} {config.layer})", progress=progress,
@@ -397,6 +403,27 @@ def train_adain(config: AdainConfig = AdainConfig(), *, directory: str | os.Path
         ckpt.close()
     return Adain(encoder, (graphdef, run.state[0]), config, style_layers, stride, run.history, run.step,
                  run.resumed_from, run.seconds, str(Path(directory)))
+
+
+def load_adain(directory: str | os.PathLike, *, encoder: Model | None = None) -> Adain:
+    """The AdaIN network saved in a checkpoint folder written by :func:`train_adain`, as it was saved
+    (an unfinished run is loaded at its last checkpoint, not trained further).
+
+    Raises:
+      CheckpointError: no checkpoint there, or one that :func:`train_adain` did not write.
+    """
+    if not Path(directory).is_dir():
+        raise CheckpointError(f"checkpoint folder not found: {directory}")
+    ckpt = Checkpointer(directory)
+    try:
+        step = ckpt.latest_step()
+        meta = ckpt.read_meta(step) if step is not None else {}
+    finally:
+        ckpt.close()
+    if meta.get("kind") != "adain" or not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{directory} holds no AdaIN checkpoint (kind {meta.get('kind')!r}); train one with train_adain.")
+    recipe = dict(meta["config"], style_photos=tuple(meta["config"]["style_photos"]))
+    return train_adain(AdainConfig(**recipe), directory=directory, encoder=encoder, progress=False, stop_after_steps=step)
 
 
 # -- stylising --------------------------------------------------------------------------------
@@ -466,7 +493,7 @@ def style_statistics(trained: Adain, styles, content: ArrayLike | None = None) -
     for k, s in enumerate(images):
         _check_side(s, trained, f"style image {k}")
     layer, pad = trained.config.layer, ENCODERS[trained.config.encoder].pad
-    per_content = [None] if content is None else list(np.asarray(content))
+    per_content = [None] if content is None else list(_rgb_batch(content, "content image"))
     means, stds = [], []
     for c in per_content:
         row = [_style_stats(trained.encoder, jnp.asarray(s if c is None else match_color(s[0], c)[None]), layer, pad) for s in images]
@@ -553,7 +580,7 @@ def _features(encoder, x, layer, pad):
     return encode(encoder, x, (layer,), pad)[layer]
 
 
-def timed(fn: Callable[[], jax.Array], repeats: int = 5) -> float:
+def _timed(fn: Callable[[], jax.Array], repeats: int = 5) -> float:
     """Median seconds of ``fn()`` (blocked until ready) after one warm-up call."""
     jax.block_until_ready(fn())
     times = []
@@ -603,11 +630,13 @@ TOUR_STYLES = ("immunohistochemistry", "hubble_deep_field", "brick", "flower")
 
 
 def adain_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike | None = None, *,
-               progress: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+               compare_gatys: bool | None = None, progress: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train (or load from the cache) a SqueezeNet AdaIN decoder and make the paper's figures and numbers.
 
     Quick mode trains :data:`TOUR_QUICK` (64 px crops), full mode :data:`TOUR_FULL` (96 px crops);
-    a rerun with the same settings loads the checkpoint instead of training.
+    a rerun with the same settings loads the checkpoint instead of training. ``compare_gatys`` (default:
+    full mode only, as its compilation alone takes seconds) adds Gatys' optimised image (100 L-BFGS steps,
+    same encoder and layers) to the loss and speed comparison.
 
     Returns:
       ``(figures, numbers)``: figures ``{name: (H, W, 3) array in [0, 1]}`` (``"grid"``: contents x
@@ -616,7 +645,6 @@ def adain_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike | Non
       AdaIN output, of the content image and of Gatys' optimised image, and the speed of each).
     """
     from jaxviz.data import photo, resize, to_rgb
-    from jaxviz.style import style_transfer
     from jaxviz.viz import image_grid
 
     config = (TOUR_QUICK if quick else TOUR_FULL)._replace(seed=seed)
@@ -645,22 +673,27 @@ def adain_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike | Non
                "upsampling": config.upsampling, "crop_size": config.size, "train_steps": trained.steps,
                "train_seconds": round(trained.seconds, 2), "loaded_from_cache": trained.resumed_from == trained.steps,
                "final_loss": float(trained.history["loss"][-10:].mean()) if len(trained.history.get("loss", ())) else None}
-    small = (resize(to_rgb(photo(TOUR_CONTENTS[0])), 64), resize(to_rgb(photo(TOUR_STYLES[0])), 64)) if quick else (c, s1)
-    numbers.update(_comparison(trained, *small, steps=30 if quick else 100, style_transfer=style_transfer))
+    numbers.update(_comparison(trained, c, s1, gatys_steps=100 if (not quick if compare_gatys is None else compare_gatys) else 0))
     big_c, big_s = resize(to_rgb(photo(TOUR_CONTENTS[0])), 256), resize(to_rgb(photo(TOUR_STYLES[0])), 256)
-    numbers["ms_per_256px_image"] = round(1000 * timed(lambda: stylise(trained, big_c, big_s)), 2)
+    numbers["ms_per_256px_image"] = round(1000 * _timed(lambda: stylise(trained, big_c, big_s)), 2)
     return figures, numbers
 
 
-def _comparison(trained: Adain, c: np.ndarray, s: np.ndarray, *, steps: int, style_transfer) -> dict[str, Any]:
-    """Style and content losses of the content image, the AdaIN output and Gatys' optimised image, and their times."""
-    t_adain = timed(lambda: stylise(trained, c, s))
-    out = np.asarray(stylise(trained, c, s))
-    t0 = time.perf_counter()
-    gatys = style_transfer(trained.encoder, c, s, style_layer_names=trained.style_layers,
-                           content_layer_name=trained.config.layer, steps=steps, method="lbfgs")
-    t_gatys = time.perf_counter() - t0
-    losses = style_losses(trained, np.concatenate([c[None], out, np.asarray(gatys.image)]), c, s)
-    table = {name: {k: round(float(v[i]), 4) for k, v in losses.items()} for i, name in enumerate(("content_image", "adain", "gatys"))}
-    return {"losses": table, "compare_side": int(c.shape[0]), "adain_ms": round(1000 * t_adain, 2),
-            "gatys_seconds": round(t_gatys, 2), "gatys_lbfgs_steps": steps, "speedup": round(t_gatys / t_adain, 1)}
+def _comparison(trained: Adain, c: np.ndarray, s: np.ndarray, *, gatys_steps: int) -> dict[str, Any]:
+    """Style and content losses of the content image, the AdaIN output and (with ``gatys_steps``) Gatys'
+    optimised image (:func:`jaxviz.style.style_transfer`, same encoder and layers), and their times."""
+    from jaxviz.style import style_transfer
+
+    t_adain = _timed(lambda: stylise(trained, c, s))
+    images = {"content_image": c[None], "adain": np.asarray(stylise(trained, c, s))}
+    out = {"compare_side": int(c.shape[0]), "adain_ms": round(1000 * t_adain, 2)}
+    if gatys_steps:
+        t0 = time.perf_counter()
+        gatys = style_transfer(trained.encoder, c, s, style_layer_names=trained.style_layers,
+                               content_layer_name=trained.config.layer, steps=gatys_steps, method="lbfgs")
+        images["gatys"] = np.asarray(gatys.image)
+        out.update(gatys_seconds=round(time.perf_counter() - t0, 2), gatys_lbfgs_steps=gatys_steps,
+                   speedup=round((time.perf_counter() - t0) / t_adain, 1))
+    losses = style_losses(trained, np.concatenate(list(images.values())), c, s)
+    out["losses"] = {name: {k: round(float(v[i]), 4) for k, v in losses.items()} for i, name in enumerate(images)}
+    return out

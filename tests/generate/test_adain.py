@@ -8,7 +8,7 @@ import pytest
 
 from jaxviz.data import photo, resize
 from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
-from jaxviz.generate import AdainConfig, adain, adain_target, content_features, style_statistics, stylise, train_adain
+from jaxviz.generate import AdainConfig, adain, adain_target, content_features, load_adain, style_statistics, stylise, train_adain
 from jaxviz.generate.adain import mean_std
 
 SMALL = AdainConfig(size=32, batch_size=4, steps=40, width=16, checkpoint_every=20)
@@ -80,6 +80,16 @@ def test_resume_equals_uninterrupted(trained, encoder, tmp_path):
     # a finished run loads from the checkpoint: no step is trained again
     again = train_adain(SMALL, directory=tmp_path, encoder=encoder, progress=False)
     assert again.resumed_from == SMALL.steps and len(again.history.get("loss", ())) == 0
+    # the folder alone is enough to load it; an unfinished run loads as saved
+    loaded = load_adain(tmp_path, encoder=encoder)
+    assert loaded.config == SMALL._replace(layer="fire3", checkpoint_every=0) and loaded.steps == SMALL.steps
+    for a, b in zip(jax.tree.leaves(loaded.decoder[1]), jax.tree.leaves(trained.decoder[1])):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no AdaIN checkpoint"):
+        load_adain(tmp_path / "empty")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_adain(tmp_path / "missing")
 
 
 def test_checkpoint_of_another_architecture_is_refused(trained, encoder):
