@@ -9,9 +9,10 @@ import pytest
 from jaxviz.data import photo, resize
 from jaxviz.errors import CheckpointError, JaxvizError, ShapeError
 from jaxviz.generate import AdainConfig, adain, adain_target, content_features, load_adain, style_statistics, stylise, train_adain
-from jaxviz.generate.adain import mean_std
+from jaxviz.generate.adain import _stylise_pass, mean_std
 
-SMALL = AdainConfig(size=32, batch_size=4, steps=40, width=16, checkpoint_every=20)
+SMALL = AdainConfig(size=32, batch_size=4, steps=40, width=16, checkpoint_every=20,
+                    style_photos=("immunohistochemistry", "brick", "hubble_deep_field"))
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,19 @@ def encoder():
 
 
 @pytest.fixture(scope="module")
-def trained(encoder, tmp_path_factory):
-    return train_adain(SMALL, directory=tmp_path_factory.mktemp("adain"), encoder=encoder, progress=False)
+def config(tmp_path_factory):
+    """:data:`SMALL` with a folder of three content photos (48 px, PNG)."""
+    from jaxviz.viz import save_png
+
+    folder = tmp_path_factory.mktemp("contents")
+    for name in ("chelsea", "astronaut", "coffee"):
+        save_png(folder / f"{name}.png", resize(photo(name), 48))
+    return SMALL._replace(content_folder=str(folder))
+
+
+@pytest.fixture(scope="module")
+def trained(config, encoder, tmp_path_factory):
+    return train_adain(config, directory=tmp_path_factory.mktemp("adain"), encoder=encoder, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -63,26 +75,26 @@ def test_adain_target_alpha_and_interpolation():
     np.testing.assert_allclose(half, 0.5 * f + 0.5 * expect, rtol=1e-5, atol=1e-5)
 
 
-def test_training_drops_the_loss(trained):
+def test_training_drops_the_loss(trained, config):
     loss = trained.history["loss"]
-    assert len(loss) == SMALL.steps and trained.resumed_from is None
-    assert loss[-5:].mean() < 0.6 * loss[:5].mean(), loss
+    assert len(loss) == config.steps and trained.resumed_from is None
+    assert loss[-5:].mean() < 0.7 * loss[:5].mean(), loss  # 0.52 measured
     assert trained.stride == 4 and trained.style_layers == ("conv1", "fire2", "fire3")
 
 
-def test_resume_equals_uninterrupted(trained, encoder, tmp_path):
-    first = train_adain(SMALL, directory=tmp_path, encoder=encoder, progress=False, stop_after_steps=20)
+def test_resume_equals_uninterrupted(trained, config, encoder, tmp_path):
+    first = train_adain(config, directory=tmp_path, encoder=encoder, progress=False, stop_after_steps=20)
     assert first.steps == 20
-    resumed = train_adain(SMALL, directory=tmp_path, encoder=encoder, progress=False)
-    assert resumed.resumed_from == 20 and resumed.steps == SMALL.steps
+    resumed = train_adain(config, directory=tmp_path, encoder=encoder, progress=False)
+    assert resumed.resumed_from == 20 and resumed.steps == config.steps
     for a, b in zip(jax.tree.leaves(resumed.decoder[1]), jax.tree.leaves(trained.decoder[1])):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     # a finished run loads from the checkpoint: no step is trained again
-    again = train_adain(SMALL, directory=tmp_path, encoder=encoder, progress=False)
-    assert again.resumed_from == SMALL.steps and len(again.history.get("loss", ())) == 0
+    again = train_adain(config, directory=tmp_path, encoder=encoder, progress=False)
+    assert again.resumed_from == config.steps and len(again.history.get("loss", ())) == 0
     # the folder alone is enough to load it; an unfinished run loads as saved
     loaded = load_adain(tmp_path, encoder=encoder)
-    assert loaded.config == SMALL._replace(layer="fire3", checkpoint_every=0) and loaded.steps == SMALL.steps
+    assert loaded.config == config._replace(layer="fire3", checkpoint_every=0) and loaded.steps == config.steps
     for a, b in zip(jax.tree.leaves(loaded.decoder[1]), jax.tree.leaves(trained.decoder[1])):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     (tmp_path / "empty").mkdir()
@@ -92,17 +104,20 @@ def test_resume_equals_uninterrupted(trained, encoder, tmp_path):
         load_adain(tmp_path / "missing")
 
 
-def test_checkpoint_of_another_architecture_is_refused(trained, encoder):
+def test_checkpoint_of_another_architecture_is_refused(trained, config, encoder):
     with pytest.raises(CheckpointError, match="upsampling='resize', not 'transposed3'"):
-        train_adain(SMALL._replace(upsampling="transposed3"), directory=trained.directory, encoder=encoder, progress=False)
+        train_adain(config._replace(upsampling="transposed3"), directory=trained.directory, encoder=encoder, progress=False)
     with pytest.raises(CheckpointError, match="layer='fire3', not 'fire2'"):
-        train_adain(SMALL._replace(layer="fire2"), directory=trained.directory, encoder=encoder, progress=False)
+        train_adain(config._replace(layer="fire2"), directory=trained.directory, encoder=encoder, progress=False)
 
 
 def test_stylise_controls(trained, images):
     c, s1, s2 = images
     out = np.asarray(stylise(trained, c, s1))
     assert out.shape == (1, 48, 48, 3) and out.min() >= 0 and out.max() <= 1
+    compiled = _stylise_pass._cache_size()
+    np.testing.assert_array_equal(stylise(trained, c, s1[::-1]).shape, out.shape)  # same shapes: no new program
+    assert _stylise_pass._cache_size() == compiled
     # alpha = 0 reconstructs the content: the style does not matter
     np.testing.assert_allclose(stylise(trained, c, s1, alpha=0.0), stylise(trained, c, s2, alpha=0.0), atol=1e-5)
     # identical styles interpolate to that style; weights (1, 0) pick the first
