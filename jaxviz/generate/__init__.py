@@ -2,12 +2,31 @@
 
 * fast style transfer (Johnson, Alahi & Fei-Fei 2016; Ulyanov et al. 2016): a transformer network
   trained with perceptual losses;
+* arbitrary style transfer (Huang & Belongie 2017): a frozen zoo encoder, adaptive instance
+  normalisation and a trained decoder, with style interpolation, the content-style trade-off and
+  colour preservation;
 * checkerboard artifacts of transposed convolutions and their remedy, resize-convolution (Odena,
   Dumoulin & Olah 2016), as a switch of every network here and a score;
 * images from features (Dosovitskiy, Springenberg & Brox 2015): an up-convolutional generator from
   an item's identity and transformation parameters to its image and mask.
 """
 
+from jaxviz.generate.adain import (
+    ENCODERS,
+    STYLE_PHOTOS,
+    Adain,
+    AdainConfig,
+    Decoder,
+    adain,
+    adain_stylise,
+    adain_target,
+    adain_tour,
+    content_features,
+    load_adain,
+    style_losses,
+    style_statistics,
+    train_adain,
+)
 from jaxviz.generate.checkerboard import checkerboard_score
 from jaxviz.generate.fast_style import (
     FastStyle,
@@ -54,12 +73,17 @@ from jaxviz.generate.layers import NORMS, UPSAMPLINGS, ConvLayer, Upsample, norm
 
 __all__ = [
     "CONTENT_PHOTOS",
+    "ENCODERS",
     "GENERATOR_DATASETS",
     "NORMS",
+    "STYLE_PHOTOS",
     "TRANSFORMS",
     "UPSAMPLINGS",
+    "Adain",
+    "AdainConfig",
     "Arithmetic",
     "ConvLayer",
+    "Decoder",
     "Evaluation",
     "FastStyle",
     "FastStyleConfig",
@@ -74,17 +98,23 @@ __all__ = [
     "TransformerNet",
     "UpConvGenerator",
     "Upsample",
+    "adain",
+    "adain_stylise",
+    "adain_target",
+    "adain_tour",
     "arithmetic",
     "checkerboard_figure",
     "checkerboard_score",
     "checkerboard_study",
     "compare_with_optimisation",
+    "content_features",
     "content_images",
     "decode_hidden",
     "evaluate_generator",
     "generate",
     "generator_tour",
     "hidden_features",
+    "load_adain",
     "load_fast_style",
     "morph_figure",
     "noise_sensitivity",
@@ -93,8 +123,11 @@ __all__ = [
     "render_items",
     "sample_transforms",
     "select_items",
+    "style_losses",
+    "style_statistics",
     "stylise",
     "sweep_figure",
+    "train_adain",
     "train_fast_style",
     "train_generator",
     "transformer",
