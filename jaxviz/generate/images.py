@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from PIL import Image
 
-from jaxviz.data import load_image, photo, resize
+from jaxviz.data import load_image, photo
 from jaxviz.errors import DataNotFoundError, JaxvizError
 
 CONTENT_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "china", "flower", "hubble_deep_field", "immunohistochemistry")
@@ -56,13 +57,19 @@ def _colour_jitter(x: np.ndarray, factors: np.ndarray) -> np.ndarray:
 
 
 def _fit(img: np.ndarray, size: int, scale: float) -> np.ndarray:
-    """The image with its shorter side ``scale * size`` (never below ``size``): crops see a part of the scene."""
+    """The image with its shorter side ``scale * size`` (never below ``size``): crops see a part of the scene.
+
+    Resized on the host with PIL's antialiased bicubic filter (8-bit), so no program is compiled per
+    image shape.
+    """
     h, w = img.shape[:2]
     short = max(size, round(size * scale))
     if min(h, w) == short:
         return np.asarray(img, np.float32)
     f = short / min(h, w)
-    return resize(img, (max(short, round(h * f)), max(short, round(w * f))), crop=None)
+    pixels = Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
+    resized = pixels.resize((max(short, round(w * f)), max(short, round(h * f))), Image.Resampling.BICUBIC)
+    return np.asarray(resized, np.float32) / 255
 
 
 def content_images(folder: str | os.PathLike | None = None, *, size: int = 256, seed: int = 0, scale: float = 1.5,

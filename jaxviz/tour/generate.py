@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxviz.data import photo, resize, to_rgb
-from jaxviz.generate import UPSAMPLINGS, checkerboard_score, generator_tour
+from jaxviz.generate import UPSAMPLINGS, adain_tour, checkerboard_score, generator_tour
 from jaxviz.generate.fast_style import (
     FastStyleConfig,
     compare_with_optimisation,
@@ -128,6 +128,21 @@ def _generator(ctx: TourContext, checker: list) -> dict:
     return {**{k: v for k, v in numbers.items() if k != "checkerboard"}, "figures": paths}
 
 
+ADAIN_CAPTIONS = {
+    "grid": "arbitrary style transfer (AdaIN, Huang & Belongie 2017): contents by styles, one trained decoder, one pass each",
+    "alpha": "the content-style trade-off alpha, from the content's features (0) to the full AdaIN target (1)",
+    "interpolation": "interpolation between two styles by weighting their feature statistics",
+    "color": "colour preservation: the style's colours matched to the content's before the transfer",
+}
+
+
+def _adain(ctx: TourContext) -> dict:
+    figures, numbers = adain_tour(ctx.quick, ctx.seed, cache_dir(ctx.cache) / "adain", progress=ctx.progress)
+    paths = {name: _figure(ctx, figures[name], caption, f"generate-adain-{name}") for name, caption in ADAIN_CAPTIONS.items()}
+    ctx.log(f"[generation] AdaIN: {numbers.get('ms_per_256px_image')} ms per 256 px image")
+    return {**numbers, "figures": paths}
+
+
 def generation(ctx: TourContext) -> dict:
     ctx.report.section("Generation", "Networks that make an image in one pass: fast style transfer (Johnson et al. 2016, instance "
                        "norm of Ulyanov et al. 2016) with SqueezeNet 1.1 as the loss network, images generated from an identity "
@@ -135,6 +150,9 @@ def generation(ctx: TourContext) -> dict:
                        "convolutions in both networks (Odena et al. 2016).")
     summary, checker = _fast_style(ctx)
     summary["generator"] = _generator(ctx, checker)
+    if not ctx.quick:  # the quick section stays within its time budget without it; notebooks/generate.ipynb shows it
+        summary["adain"] = _adain(ctx)
+        summary["figures"].update({f"adain_{k}": v for k, v in summary["adain"].pop("figures").items()})
     summary["figures"]["checkerboard"] = _checkerboard_figure(ctx, checker)
     summary["figures"].update({f"generator_{k}": v for k, v in summary["generator"].pop("figures").items()})
     summary["checkerboard"] = checker
