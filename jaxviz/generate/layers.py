@@ -10,6 +10,8 @@ Checkerboard Artifacts" (distill.pub 2016).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,13 +31,45 @@ def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12))
+def _valid_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
+                feature_group_count=1, batch_group_count=1, precision=None, preferred_element_type=None,
+                out_sharding=None, lowering="auto"):
+    """A VALID convolution computed as a zero-padded one, cropped: the same numbers, but XLA's CPU
+    convolution runs the padded form up to 25x faster for single large images (9x9, 32 -> 3 channels
+    at 256 px: 198 -> 7 ms), while the derivative of the plain form is the faster one; so forward the
+    first, backward the second."""
+    s = tuple(window_strides)
+    out = conv_general_dilated(lhs, rhs, s, [(si, si) for si in s], lhs_dilation, rhs_dilation, dimension_numbers,
+                               feature_group_count, batch_group_count, precision, preferred_element_type, out_sharding)
+    (h, w), (kh, kw) = lhs.shape[1:3], rhs.shape[:2]
+    return out[:, 1:1 + (h - kh) // s[0] + 1, 1:1 + (w - kw) // s[1] + 1]
+
+
+def _valid_conv_fwd(lhs, rhs, *static):
+    return _valid_conv(lhs, rhs, *static), (lhs, rhs)
+
+
+def _valid_conv_bwd(*args):
+    *static, (lhs, rhs), g = args
+    _, vjp = jax.vjp(lambda a, b: conv_general_dilated(a, b, *static[:-1]), lhs, rhs)
+    return vjp(g)
+
+
+_valid_conv.defvjp(_valid_conv_fwd, _valid_conv_bwd)
+
+
+def _conv_for(padding_is_valid: bool):
+    return _valid_conv if padding_is_valid and jax.default_backend() == "cpu" else conv_general_dilated
+
+
 class ConvLayer(nnx.Module):
     """A ``k x k`` convolution with reflect padding of ``k // 2`` (Johnson et al. 2016's padding)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, *, rngs: nnx.Rngs):
         self.pad = kernel // 2
         self.conv = nnx.Conv(in_channels, out_channels, (kernel, kernel), strides=stride, padding="VALID",
-                             conv_general_dilated=conv_general_dilated, rngs=rngs)
+                             conv_general_dilated=_conv_for(True), rngs=rngs)
 
     def __call__(self, x):
         p = self.pad
