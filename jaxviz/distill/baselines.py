@@ -230,16 +230,18 @@ def train_baseline(model: Model, images: Any, labels: Any, inits: Any, data: Dat
       images: ``(sets, steps, n, H, W, C)`` image sets.
       labels: ``(steps, n)`` int classes of the slots.
       inits: a batch of initial parameters (leading axis), e.g. the fixed init with a new axis.
-      select_inits: initialisations the step size is chosen with (default ``inits``; for random
-        initialisations pass other draws than the evaluated ones).
       data: training slice for the selection, test split for the evaluation.
       epochs: passes over the steps (one step size for all ``epochs * steps`` inner steps).
+      select_inits: initialisations the step size is chosen with (default ``inits``; for random
+        initialisations pass other draws than the evaluated ones).
       step_sizes: the grid.
       select: training images used to choose the step size.
       seed: which training images.
     """
     images = jnp.asarray(images, jnp.float32)
     labels = np.asarray(labels)
+    if images.ndim != 6 or images.shape[1:3] != labels.shape:
+        raise ShapeError(f"images must be (sets, steps, n, H, W, C) with (steps, n) = labels.shape {labels.shape}; got {images.shape}.")
     targets = jax.nn.one_hot(labels, model.num_classes)
     n_steps = images.shape[1] * epochs
     idx = np.random.default_rng(seed).choice(len(data.y_train), min(select, len(data.y_train)), replace=False)

@@ -47,7 +47,7 @@ def distilled_figure(result: DistillResult, class_names: Sequence[str], *, scale
         ax = fig.add_subplot(steps, 1, s + 1)
         ax.imshow(row)
         ax.set_axis_off()
-        ax.set_title(f"step {s + 1}: step sizes " + ", ".join(f"{v:.3g}" for v in lrs[:, s]) + " (epochs 1..)", fontsize=9)
+        ax.set_title(f"step {s + 1}, step size in each epoch: " + ", ".join(f"{v:.3g}" for v in lrs[:, s]), fontsize=9)
     fig.tight_layout(pad=0.3)
     return figure_to_array(fig)
 

@@ -112,6 +112,8 @@ def test_train_baseline_chooses_the_best_step_size_and_matches_protocol_a():
     for s in grid:  # the chosen one is the best on the selection slice (here the whole training split)
         one = train_baseline(model, imgs, labels, inits, data, epochs=2, step_sizes=(s,), select=90)
         assert one.train_scores[0] <= b.train_scores[0] + 1e-7
+    with pytest.raises(ShapeError, match=r"\(sets, steps, n, H, W, C\)"):
+        train_baseline(model, imgs[0], labels, inits, data, epochs=2)
     # with a one-value grid the test accuracy is protocol (a) of that set with that step size
     d = Distilled(jnp.asarray(imgs[0]), jnp.asarray(labels), jnp.full((2,), np.log(np.expm1(0.3)), jnp.float32))
     from jaxviz.distill import DistillResult
@@ -184,3 +186,21 @@ def test_figures():
     assert curve.dtype == np.uint8 and curve.std() > 10
     with pytest.raises(JaxvizError, match="at least one run"):
         accuracy_curve([])
+
+
+def test_tour_study_records_table1(tmp_path):
+    from jaxviz.tour.distill import study
+    from jaxviz.viz import Report
+
+    model, data = linear(), blobs()
+    cfg = DistillConfig(steps=1, epochs=2, iterations=4, batch_size=60, lr=0.05)
+    report = Report(tmp_path / "o", "t")
+    summary = study(report, tmp_path / "o", model, data, cfg, cache=tmp_path / "c", progress=False, table=dict(num_sets=2, num_inits=2))
+    assert [r["baseline"] for r in summary["runs"]] == [False, True]
+    assert [r["method"] for r in summary["table"]["rows"]] == list(METHODS)
+    assert summary["table"]["rows"][0]["accuracy"] == pytest.approx(summary["runs"][0]["test_accuracy"])
+    html = report.write().read_text()
+    assert "kNN k-means | 92.2 (random)" in html and "distilled-linear-blobs" in html
+    soft = study(report, tmp_path / "o", model, data, cfg._replace(soft_labels=True), cache=tmp_path / "c", progress=False,
+                 table=dict(num_sets=2))
+    assert "table" not in soft and len(soft["runs"]) == 1 and "soft-labels-linear-blobs" in report.write().read_text()
