@@ -154,16 +154,16 @@ def test_cross_architecture_lenet_and_convnet():
     from jaxviz.models import convnet, lenet
 
     data = load_dataset("mnist5k")
-    labels = np.tile(np.arange(10), (1, 5))  # 50 real images, 5 per class
+    labels = np.tile(np.arange(10), (1, 3))  # 30 real images, 3 per class
     a, b = random_real(data, labels, seed=0), random_real(data, labels, seed=1)
     targets = jax.nn.one_hot(labels, 10)
     models = {"lenet": lenet(), "convnet": convnet((28, 28, 1), width=8)}
-    x_test, y_test = data.x_test[:300], data.y_test[:300]
-    rows = cross_architecture({"lenet": (a, targets), "convnet": (b, targets)}, models, x_test, y_test, epochs=20, num_inits=2)
+    x_test, y_test = data.x_test[:200], data.y_test[:200]
+    rows = cross_architecture({"lenet": (a, targets), "convnet": (b, targets)}, models, x_test, y_test, epochs=10, lr=0.03, num_inits=1)
     assert [(r.source, r.target) for r in rows] == [("lenet", "lenet"), ("lenet", "convnet"), ("convnet", "lenet"), ("convnet", "convnet")]
     assert all(r.mean > 0.3 for r in rows), rows  # chance is 0.1
-    same = train_fresh(models["convnet"], b, targets, x_test, y_test, epochs=20, num_inits=2)
-    assert rows[3].mean == pytest.approx(same.mean, abs=1e-6) and rows[3].std == pytest.approx(same.std, abs=1e-6)
+    same = train_fresh(models["convnet"], b, targets, x_test, y_test, epochs=10, lr=0.03, num_inits=1)
+    assert rows[3].mean == pytest.approx(same.mean, abs=1e-6)
 
 
 def test_figures():
