@@ -11,6 +11,7 @@ only their step sizes, so they are trained exactly like the distilled set.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,9 +37,14 @@ def _accuracy(model: Model, params: Any, x: np.ndarray, y: np.ndarray, batch: in
     """Accuracy of each of a batch of ``params`` (leading axis) on ``(x, y)``, in chunks of ``batch`` images."""
     correct = 0
     for i in range(0, len(x), batch):
-        logits = jax.vmap(model.apply, in_axes=(0, None))(params, jnp.asarray(x[i:i + batch]))
-        correct = correct + jnp.sum(jnp.argmax(logits, -1) == jnp.asarray(y[i:i + batch])[None], axis=-1)
+        correct = correct + _correct(model, params, jnp.asarray(x[i:i + batch]), jnp.asarray(y[i:i + batch]))
     return correct / len(x)
+
+
+@jax.jit
+def _correct(model: Model, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+    logits = jax.vmap(model.apply, in_axes=(0, None))(params, x)
+    return jnp.sum(jnp.argmax(logits, -1) == y[None], axis=-1)
 
 
 @jax.jit
@@ -66,6 +72,23 @@ def evaluate(model: Model, result: DistillResult, x: np.ndarray, y: np.ndarray, 
     return Evaluation(float(accs.mean()), float(accs.std()), accs)
 
 
+@functools.partial(jax.jit, static_argnames="epochs")
+def _fit(model: Model, inits: Any, xs: jax.Array, ts: jax.Array, lr: jax.Array, momentum: jax.Array, epochs: int) -> Any:
+    """Full-batch SGD with momentum on ``(xs, ts)`` for ``epochs`` steps from each of ``inits`` (vmapped)."""
+    opt = optax.sgd(lr, momentum)
+
+    def one(p):
+        def step(c, _):
+            p, s = c
+            g = jax.grad(lambda q: soft_cross_entropy(model.apply(q, xs), ts))(p)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        return jax.lax.scan(step, (p, opt.init(p)), None, length=epochs)[0][0]
+
+    return jax.vmap(one)(inits)
+
+
 def train_fresh(model: Model, x: jax.Array, targets: jax.Array, x_test: np.ndarray, y_test: np.ndarray, *, epochs: int = 300,
                 lr: float = 0.01, momentum: float = 0.9, num_inits: int = 3, key: jax.Array | None = None) -> Evaluation:
     """Protocol (b): train fresh networks on all distilled images as one batch with SGD + momentum.
@@ -77,25 +100,10 @@ def train_fresh(model: Model, x: jax.Array, targets: jax.Array, x_test: np.ndarr
       num_inits: fresh initialisations trained (vmapped); mean and std of their test accuracy.
     """
     shape = tuple(model.input_shape)
-    xs = jnp.asarray(x).reshape(-1, *shape)
-    ts = jnp.asarray(targets).reshape(xs.shape[0], -1)
+    xs = jnp.asarray(x, jnp.float32).reshape(-1, *shape)
+    ts = jnp.asarray(targets, jnp.float32).reshape(xs.shape[0], -1)
     key = jax.random.key(54321) if key is None else key
-    opt = optax.sgd(lr, momentum)
-
-    @jax.jit
-    def fit(inits):
-        def one(p):
-            def step(c, _):
-                p, s = c
-                g = jax.grad(lambda q: soft_cross_entropy(model.apply(q, xs), ts))(p)
-                u, s = opt.update(g, s, p)
-                return (optax.apply_updates(p, u), s), None
-
-            return jax.lax.scan(step, (p, opt.init(p)), None, length=epochs)[0][0]
-
-        return jax.vmap(one)(inits)
-
-    params = fit(jax.vmap(model.init)(jax.random.split(key, num_inits)))
+    params = _fit(model, jax.vmap(model.init)(jax.random.split(key, num_inits)), xs, ts, jnp.float32(lr), jnp.float32(momentum), epochs)
     accs = np.asarray(_accuracy(model, params, x_test, y_test))
     return Evaluation(float(accs.mean()), float(accs.std()), accs)
 

@@ -1,0 +1,99 @@
+"""Figures of distilled sets: images per inner step with their learned step sizes (Wang et al. 2018,
+Figs. 2 and 3), soft labels as each image's top-3 classes, and accuracy against the number of
+distilled images (Sucholutsky & Schonlau 2021, Fig. 3). Each returns an ``(H, W, 3)`` uint8 array
+rendered with matplotlib's Agg canvas (no pyplot)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from jaxviz.distill.core import DistillResult
+from jaxviz.errors import JaxvizError
+from jaxviz.viz import figure_to_array, image_grid
+
+
+def _shown(x: np.ndarray) -> np.ndarray:
+    """Images scaled to [0, 1] by the 1st and 99th percentile of the whole set (one scale for every image)."""
+    lo, hi = np.percentile(x, [1, 99])
+    return np.clip((x - lo) / (hi - lo + 1e-12), 0, 1)
+
+
+def _top3(logits: np.ndarray, class_names: Sequence[str]) -> list[str]:
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    return [f"{class_names[c]} {p[c]:.2f}" for c in np.argsort(-p, kind="stable")[:3]]
+
+
+def distilled_figure(result: DistillResult, class_names: Sequence[str], *, scale: int = 3) -> np.ndarray:
+    """Distilled images, one row per inner step, titled with the step sizes learned for it in each epoch.
+
+    Each image is labelled with its class (hard labels) or its most likely class (soft labels; see
+    :func:`soft_label_figure` for the top three). Step ``s`` is applied in epoch ``e`` with step size
+    ``lrs[e * steps + s]``, so the title of row ``s`` lists ``lrs[s], lrs[steps + s], ...``.
+    """
+    d = result.distilled
+    x = _shown(np.asarray(d.x))
+    steps, n = x.shape[:2]
+    labels = np.asarray(d.labels)
+    classes = labels.argmax(-1) if labels.ndim == 3 else labels
+    lrs = np.asarray(d.lrs).reshape(-1, steps)  # (epochs, steps)
+    rows = [image_grid(x[s], ncols=n, labels=[str(class_names[c])[:9] for c in classes[s]], scale=scale) for s in range(steps)]
+    h, w = rows[0].shape[:2]
+    fig = Figure(figsize=(w / 80, steps * (h / 80 + 0.3)), dpi=80)
+    for s, row in enumerate(rows):
+        ax = fig.add_subplot(steps, 1, s + 1)
+        ax.imshow(row)
+        ax.set_axis_off()
+        ax.set_title(f"step {s + 1}, step size in each epoch: " + ", ".join(f"{v:.3g}" for v in lrs[:, s]), fontsize=9)
+    fig.tight_layout(pad=0.3)
+    return figure_to_array(fig)
+
+
+def soft_label_figure(result: DistillResult, class_names: Sequence[str], *, ncols: int | None = None) -> np.ndarray:
+    """Each distilled image with its learned label distribution's top-3 classes and probabilities (SLDD)."""
+    labels = np.asarray(result.distilled.labels)
+    if labels.ndim != 3:
+        raise JaxvizError("soft_label_figure needs a soft-label run (DistillConfig(soft_labels=True)); this one has hard labels.")
+    x = _shown(np.asarray(result.distilled.x))
+    flat = x.reshape(-1, *x.shape[2:])
+    logits = labels.reshape(-1, labels.shape[-1])
+    ncols = ncols or min(len(flat), 10)
+    nrows = -(-len(flat) // ncols)
+    fig = Figure(figsize=(1.3 * ncols, 1.9 * nrows), dpi=80)
+    for i, (img, lg) in enumerate(zip(flat, logits)):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title("\n".join(_top3(lg, class_names)), fontsize=7)
+    fig.tight_layout(pad=0.3)
+    return figure_to_array(fig)
+
+
+def accuracy_curve(runs: Sequence[Mapping], *, title: str = "test accuracy vs distilled images") -> np.ndarray:
+    """Test accuracy against the number of images, one line per method (SLDD Fig. 3).
+
+    Args:
+      runs: dicts with ``"images"`` (count), ``"accuracy"`` (in [0, 1]), optional ``"std"`` (error
+        bars) and ``"method"`` (line name; default ``"distilled"``), e.g. :class:`Table1` rows or
+        several runs' summaries.
+    """
+    if not runs:
+        raise JaxvizError("accuracy_curve needs at least one run.")
+    fig = Figure(figsize=(5, 3.5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    methods = dict.fromkeys(r.get("method", "distilled") for r in runs)
+    for m in methods:
+        pts = sorted((r["images"], r["accuracy"], r.get("std", 0.0)) for r in runs if r.get("method", "distilled") == m)
+        n, acc, std = (np.asarray(v, float) for v in zip(*pts))
+        ax.errorbar(n, 100 * acc, yerr=100 * std, marker="o", capsize=3, label=m)
+    ax.set_xscale("log")
+    ax.set_xlabel("distilled images")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return figure_to_array(fig)
