@@ -38,8 +38,13 @@ def _valid_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilati
     """A VALID convolution computed as a zero-padded one, cropped: the same numbers, but XLA's CPU
     convolution runs the padded form up to 25x faster for single large images (9x9, 32 -> 3 channels
     at 256 px: 198 -> 7 ms), while the derivative of the plain form is the faster one; so forward the
-    first, backward the second."""
+    first, backward the second. Output layers (<= 4 channels) with fewer than 32 input channels get
+    zero channels up to 32, which the same kernel runs 1.4-2.4x faster (9x9, 16 -> 3 at 256 px)."""
     s = tuple(window_strides)
+    cin, cout = rhs.shape[2:]
+    if cout <= 4 and cin < 32 and feature_group_count == 1:  # an output layer: XLA's CPU kernel is 2x faster at 32 channels
+        lhs = jnp.pad(lhs, ((0, 0), (0, 0), (0, 0), (0, 32 - cin)))
+        rhs = jnp.pad(rhs, ((0, 0), (0, 0), (0, 32 - cin), (0, 0)))
     out = conv_general_dilated(lhs, rhs, s, [(si, si) for si in s], lhs_dilation, rhs_dilation, dimension_numbers,
                                feature_group_count, batch_group_count, precision, preferred_element_type, out_sharding)
     (h, w), (kh, kw) = lhs.shape[1:3], rhs.shape[:2]
