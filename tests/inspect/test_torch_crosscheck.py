@@ -14,11 +14,11 @@ import jax  # noqa: E402
 
 from jaxviz import inspect as I  # noqa: E402
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "inspect.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "inside.py"
 
 
 def _bench():
-    name = "_jaxviz_bench_inspect"  # loaded by path: "benchmarks" would clash with the tests folder
+    name = "_jaxviz_bench_inside"  # loaded by path: "benchmarks" would clash with the tests folder
     if name not in sys.modules:
         root = str(BENCH.parents[1])
         sys.path.insert(0, root)
