@@ -60,7 +60,11 @@ def test_tour_quick_writes_report_and_summary(tmp_path):
     gen = summary["generate"]
     checker = {(c["network"], c["upsampling"]): c for c in gen["checkerboard"]}
     assert set(checker) == {(n, u) for n in ("transformer", "generator") for u in ("transposed3", "transposed4", "resize")}
-    assert all((out / c["image"]).is_file() for c in checker.values())
+    from jaxviz.data import load_image
+    from jaxviz.generate import checkerboard_score
+
+    for c in checker.values():  # every score follows from the PNG it names
+        assert abs(checkerboard_score(load_image(out / c["image"]))[0] - c["score"]) <= 1e-6 * max(1.0, c["score"])
     # the transformer's transposed convolutions print checkerboards, resize-convolution does not
     assert checker["transformer", "resize"]["score"] < min(checker["transformer", t]["score"] for t in ("transposed3", "transposed4"))
     assert 0 < gen["feedforward_ms_256px"] < 1000 * gen["optimisation_s_256px"]
