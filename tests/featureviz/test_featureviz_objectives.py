@@ -76,3 +76,18 @@ def test_checks_against_the_model(net):
     with pytest.raises(ShapeError, match="at least 2"):
         fv.diversity("conv1").check(net, (1, 16, 16, 3))
     fv.neuron("conv1", 5, x=15, y=15).check(net, shape)  # the last valid unit passes
+
+
+def test_a_mixed_layer_and_class_objective_runs_the_network_once(net):
+    from jaxviz.featureviz.render import features
+
+    x = jax.random.uniform(jax.random.key(2), (2, 16, 16, 3))
+    mixed = fv.channel("conv1", 1) + fv.class_logit(2)
+    jaxpr = jax.make_jaxpr(lambda x: mixed(features(net, mixed, x)))(x)
+    convs = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "conv_general_dilated"]
+    assert len(convs) == 1
+    f = features(net, mixed, x)
+    logits, acts = net.probe(x)
+    np.testing.assert_allclose(f.logits, logits, rtol=1e-6)
+    np.testing.assert_allclose(f.acts["conv1"], acts["conv1"], rtol=1e-6)
+    assert set(f.acts) == {"conv1"}
