@@ -10,11 +10,12 @@ import jax
 import numpy as np
 
 from jaxviz import inspect as I
+from jaxviz.generate.images import content_images
 from jaxviz.tour.core import TourContext
 from jaxviz.viz import image_grid
 
 QUICK = dict(topk_images=None, knn_train=2000, knn_test=500, points=400, tsne_iter=500)
-FULL = dict(topk_images=None, knn_train=10000, knn_test=2000, points=1000, tsne_iter=1000)
+FULL = dict(topk_images=None, knn_train=10000, knn_test=2000, points=1000, tsne_iter=1000, squeezenet_crops=500)
 
 
 def _filters(ctx, sec, models: dict) -> dict:
@@ -31,6 +32,24 @@ def _filters(ctx, sec, models: dict) -> dict:
         out[label] = {"kernel": name, "trained": trained, "random": untrained}
         ctx.log(f"[inspect] {label} {name} filter structure: trained {trained:.3f}, random {untrained:.3f}")
     return out
+
+
+def _squeezenet_topk(ctx, sec) -> dict:
+    """SqueezeNet's top 9 of random crops of the bundled photos for a few channels of two fire modules."""
+    squeezenet = ctx.imagenet().model
+    crops = content_images(size=227, scale=2.0, seed=ctx.seed, jitter=0.0).batch(0, FULL["squeezenet_crops"])
+    layers = ["fire3", "fire5"]
+    t0 = time.perf_counter()
+    tops = I.top_k(squeezenet, crops, layers, k=9, batch_size=50)
+    seconds = time.perf_counter() - t0
+    fields = I.receptive_fields(squeezenet)
+    for layer in layers:
+        f = fields[layer]
+        sec.figure(I.figures.topk_figure(squeezenet, crops, tops[layer], layer, list(range(4)), field=f),
+                   f"SqueezeNet {layer}: top 9 of {len(crops)} random 227 px crops of the bundled photos per channel, cropped to the "
+                   f"{f.size[0]}x{f.size[1]} px receptive field, then the deconvnet projections", name=f"inspect-topk-squeezenet-{layer}")
+    ctx.log(f"[inspect] SqueezeNet top-9 of {', '.join(layers)} over {len(crops)} crops: {seconds:.1f} s")
+    return {"images": len(crops), "layers": layers, "seconds": seconds, "receptive_fields": {n: fields[n]._asdict() for n in layers}}
 
 
 def inspect(ctx: TourContext) -> dict:
@@ -79,6 +98,9 @@ def inspect(ctx: TourContext) -> dict:
     penultimate = dense[-1] if dense else model.layers[-1]
     sec.figure(I.figures.topk_figure(model, x_train, tops[penultimate], penultimate, list(range(4))),
                f"{penultimate}: top 9 training images of 4 units, then their deconvnet projections", name=f"inspect-topk-{penultimate}")
+
+    if not ctx.quick:
+        summary["topk_squeezenet"] = _squeezenet_topk(ctx, sec)
 
     # neighbours and k-NN accuracy per layer
     db, y_db = data.x_train[: cfg["knn_train"]], data.y_train[: cfg["knn_train"]]
