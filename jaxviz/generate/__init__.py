@@ -27,7 +27,7 @@ from jaxviz.generate.adain import (
     style_statistics,
     train_adain,
 )
-from jaxviz.generate.checkerboard import checkerboard_score
+from jaxviz.generate.checkerboard import checkerboard_score, tiles
 from jaxviz.generate.fast_style import (
     FastStyle,
     FastStyleConfig,
@@ -126,6 +126,7 @@ __all__ = [
     "style_losses",
     "style_statistics",
     "stylise",
+    "tiles",
     "sweep_figure",
     "train_adain",
     "train_fast_style",

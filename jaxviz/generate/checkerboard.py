@@ -43,3 +43,12 @@ def checkerboard_score(images: ArrayLike, stride: int = 2, *, gradient: bool = F
     peaks = power[:, :: h // stride, :: w // stride].reshape(b, -1)[:, 1:]  # (0, 0) is the mean
     total = power.reshape(b, -1)[:, 1:]
     return peaks.mean(axis=1) / np.maximum(total.mean(axis=1), 1e-30)
+
+
+def tiles(mosaic: ArrayLike, side: int) -> np.ndarray:
+    """The ``side`` x ``side`` tiles of an unpadded ``(H, W, C)`` mosaic of outputs, ``(n, side, side, C)`` in row order."""
+    m = np.asarray(mosaic)
+    h, w, c = m.shape
+    if h % side or w % side:
+        raise ShapeError(f"a mosaic of {side} px tiles needs height and width multiples of {side}; got {m.shape}.")
+    return m.reshape(h // side, side, w // side, side, c).transpose(0, 2, 1, 3, 4).reshape(-1, side, side, c)

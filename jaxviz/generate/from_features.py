@@ -597,8 +597,8 @@ def checkerboard_study(config: GeneratorConfig = GeneratorConfig(), *, upsamplin
 
     Returns:
       per variant ``{"upsampling", "score", "score_gradient", "score_residual", "score_untrained", "image_mse",
-      "image", "seconds"}`` with
-      ``image`` an ``(H, W, 3)`` grid of 8 generated images.
+      "image", "outputs", "seconds"}`` with ``image`` an ``(H, W, 3)`` grid of 8 generated images and
+      ``outputs`` the ``n`` scored images.
     """
     key = jax.random.key(config.seed + 20_011)
     ids = jax.random.randint(key, (n,), 0, config.n_items)
@@ -614,7 +614,7 @@ def checkerboard_study(config: GeneratorConfig = GeneratorConfig(), *, upsamplin
                     "score_residual": float(checkerboard_score(images - np.asarray(target)).mean()),
                     "score_untrained": float(checkerboard_score(generate(res._replace(params=nnx.split(build_generator(variant))[1]), ids, t)[0]).mean()),
                     "image_mse": float(jnp.mean((images - target) ** 2)),
-                    "image": image_grid(images[:8], ncols=4, scale=2), "seconds": res.seconds})
+                    "image": image_grid(images[:8], ncols=4, scale=2), "outputs": images, "seconds": res.seconds})
     return out
 
 
@@ -645,7 +645,8 @@ def generator_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike |
 
     Returns:
       ``(figures, numbers)``: figures ``"sweeps"`` (per transformation: generated row, rendered row),
-      ``"morph"``, ``"arithmetic"``, ``"checkerboard"`` and ``"checkerboard-<upsampling>"``, as
+      ``"morph"``, ``"arithmetic"``, ``"checkerboard"``, ``"checkerboard-<upsampling>"`` (8 outputs) and
+      ``"checkerboard-outputs-<upsampling>"`` (the study's 64 scored outputs as an unpadded 8x8 mosaic), as
       ``(H, W, 3)`` arrays; numbers: the config, training seconds, reconstruction errors on training
       and held-out transformation values, the arithmetic errors and the checkerboard scores.
     """
@@ -657,7 +658,8 @@ def generator_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike |
     study = checkerboard_study(study_config, cache=cache, progress=progress)
     figures = {"sweeps": sweep_figure(result, truth=True), "morph": morph_figure(result, MORPH_PAIRS),
                "arithmetic": arith.figure, "checkerboard": checkerboard_figure(study),
-               **{f"checkerboard-{v['upsampling']}": v["image"] for v in study}}
+               **{f"checkerboard-{v['upsampling']}": v["image"] for v in study},
+               **{f"checkerboard-outputs-{v['upsampling']}": image_grid(v["outputs"], ncols=8, pad=0) for v in study}}
     numbers = {
         "config": _recipe(config),
         "items": list(result.items.names),
@@ -668,7 +670,7 @@ def generator_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike |
                            "holdout": None if config.holdout is None else config.holdout._asdict()},
         "arithmetic": {"transform": "rotation", "pairs": [list(p) for p in ARITHMETIC_PAIRS],
                        **{k: v for k, v in arith._asdict().items() if k != "figure"}},
-        "checkerboard": [{k: v for k, v in s.items() if k != "image"} for s in study],
+        "checkerboard": [{k: v for k, v in s.items() if k not in ("image", "outputs")} for s in study],
         "checkerboard_config": _recipe(study_config),
     }
     return figures, numbers

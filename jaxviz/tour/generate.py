@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxviz.data import load_image, photo, resize, to_rgb
-from jaxviz.generate import UPSAMPLINGS, adain_tour, checkerboard_score, generator_tour
+from jaxviz.generate import UPSAMPLINGS, adain_tour, checkerboard_score, generator_tour, tiles
 from jaxviz.generate.fast_style import (
     FastStyleConfig,
     compare_with_optimisation,
@@ -92,13 +92,19 @@ def _fast_style(ctx: TourContext) -> dict:
             "noise_std": NOISE_STD, "output_change_under_noise": sensitivity, "figures": figures}, checker
 
 
-def _scored(ctx: TourContext, network: str, upsampling: str, img: np.ndarray) -> dict:
-    """Save a variant's output and score the saved 8-bit PNG, so the numbers follow from the file."""
+def _scored(ctx: TourContext, network: str, upsampling: str, img: np.ndarray, tile: int | None = None) -> dict:
+    """Save a variant's output and score the saved 8-bit PNG, so the numbers follow from the file.
+
+    ``tile``: the image is an unpadded mosaic of outputs this many pixels square; the score is the
+    mean over its tiles (each output scored on its own, as a generator's outputs are).
+    """
     path = f"generate/{network}-{upsampling}.png"
     save_png(ctx.out / path, img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2])
     saved = load_image(ctx.out / path)
-    return {"network": network, "upsampling": upsampling, "score": float(checkerboard_score(saved)[0]),
-            "score_gradient": float(checkerboard_score(saved, gradient=True)[0]), "image": path, "_zoom": _zoom(saved)}
+    parts = saved[None] if tile is None else tiles(saved, tile)
+    return {"network": network, "upsampling": upsampling, "score": float(checkerboard_score(parts).mean()),
+            "score_gradient": float(checkerboard_score(parts, gradient=True).mean()), "outputs": len(parts), "tile": tile, "image": path,
+            "_zoom": _zoom(saved)}
 
 
 def _checkerboard_figure(ctx: TourContext, checker: list) -> str:
@@ -120,9 +126,9 @@ def _generator(ctx: TourContext, checker: list) -> dict:
         "arithmetic": _figure(ctx, figures["arithmetic"], "arithmetic in a hidden layer: h(a, r1) - h(a, r0) + h(b, r0), decoded, "
                               "beside the generator's own (b, r1) and the rendering", "generate-arithmetic"),
     }
-    for variant in numbers["checkerboard"]:
-        grid = figures[f"checkerboard-{variant['upsampling']}"]  # 8 outputs enlarged 2x: every other pixel is the output
-        checker.append(_scored(ctx, "generator", variant["upsampling"], grid[::2, ::2]))
+    for variant in numbers["checkerboard"]:  # the study's 64 outputs, saved as a mosaic and scored output by output
+        checker.append(_scored(ctx, "generator", variant["upsampling"], figures[f"checkerboard-outputs-{variant['upsampling']}"],
+                               tile=numbers["checkerboard_config"]["canvas"]))
     ctx.log(f"[generation] generator ({cfg.get('n_items')} items): image MSE train {rec['train']['image_mse']:.4f}, "
             f"held-out {rec['held_out']['image_mse']:.4f}")
     # the study's own scores (means over 64 outputs, residuals, untrained networks) stay with the generator's numbers

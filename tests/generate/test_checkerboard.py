@@ -28,3 +28,13 @@ def test_the_score_reads_the_stride_it_is_given():
 def test_sizes_that_do_not_divide_are_refused():
     with pytest.raises(ShapeError, match="multiples of the stride"):
         checkerboard_score(np.zeros((1, 33, 32, 3)))
+
+
+def test_tiles_cut_a_mosaic_back_into_its_outputs():
+    from jaxviz.generate import tiles
+    from jaxviz.viz import image_grid
+
+    outputs = np.random.default_rng(0).random((6, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_array_equal(tiles(image_grid(outputs, ncols=3, pad=0), 8), outputs)
+    with pytest.raises(ShapeError, match="multiples of 8"):
+        tiles(np.zeros((12, 16, 3)), 8)
