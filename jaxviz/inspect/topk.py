@@ -38,28 +38,38 @@ class TopK(NamedTuple):
     positions: np.ndarray
 
 
-def _channel_scores(a: jax.Array, reduce: str) -> tuple[jax.Array, jax.Array]:
-    """``(B, C)`` scores and ``(B, C, 2)`` argmax positions of activations ``(B, h, w, C)`` or ``(B, C)``."""
+def _channel_scores(a: jax.Array, reduce: str) -> jax.Array:
+    """``(B, C)`` scores of activations ``(B, h, w, C)`` (max or mean over space) or ``(B, C)``."""
     if a.ndim == 2:
-        return a, jnp.zeros((*a.shape, 2), jnp.int32)
+        return a
     if a.ndim != 4:
         raise ShapeError(f"top-k needs activations (B, h, w, C) or (B, C); got shape {a.shape}.")
-    b, h, w, c = a.shape
-    flat = a.reshape(b, h * w, c)
-    arg = jnp.argmax(flat, axis=1).astype(jnp.int32)
-    score = flat.max(axis=1) if reduce == "max" else flat.mean(axis=1)
-    return score, jnp.stack([arg // w, arg % w], axis=-1)
+    return a.max(axis=(1, 2)) if reduce == "max" else a.mean(axis=(1, 2))
 
 
-def _merge(state: TopK, score: jax.Array, pos: jax.Array, index: jax.Array, valid: jax.Array) -> TopK:
-    """Merge a batch's ``(B, C)`` scores into the running top-k ``(C, k)``."""
+def _merge(state: TopK, a: jax.Array, score: jax.Array, index: jax.Array, valid: jax.Array) -> TopK:
+    """Merge a batch's ``(B, C)`` scores into the running top-k ``(C, k)``.
+
+    The argmax position is computed only for the batch's winners (a ``(C, k)`` gather of their maps),
+    not for every image and channel.
+    """
     k = state.values.shape[1]
     score = jnp.where(valid[:, None], score, -jnp.inf).T  # (C, B)
     values = jnp.concatenate([state.values, score], axis=1)
     indices = jnp.concatenate([state.indices, jnp.broadcast_to(index[None, :], score.shape)], axis=1)
-    positions = jnp.concatenate([state.positions, jnp.moveaxis(pos, 0, 1)], axis=1)
     top, order = jax.lax.top_k(values, k)
-    return TopK(top, jnp.take_along_axis(indices, order, axis=1), jnp.take_along_axis(positions, order[..., None], axis=1))
+    from_batch = order >= k
+    if a.ndim == 2:
+        new_pos = jnp.zeros((*order.shape, 2), jnp.int32)
+    else:
+        _, h, w, c = a.shape
+        image = jnp.clip(order - k, 0, a.shape[0] - 1)  # (C, k)
+        maps = a.reshape(a.shape[0], h * w, c)[image, :, jnp.arange(c)[:, None]]  # (C, k, h * w)
+        arg = jnp.argmax(maps, axis=-1).astype(jnp.int32)
+        new_pos = jnp.stack([arg // w, arg % w], axis=-1)
+    old_pos = jnp.take_along_axis(state.positions, jnp.minimum(order, k - 1)[..., None], axis=1)
+    positions = jnp.where(from_batch[..., None], new_pos, old_pos)
+    return TopK(top, jnp.take_along_axis(indices, order, axis=1), positions)
 
 
 @functools.partial(jax.jit, static_argnames=("layers", "reduce"))
@@ -67,15 +77,16 @@ def topk_step(model, state: dict[str, TopK], x: jax.Array, index: jax.Array, val
     """One streaming step: the running top-k of every layer merged with batch ``x`` (examples ``index``).
 
     Pure and compiled once per batch shape; ``valid`` masks the padding of a short last batch. A batch
-    sharded over devices on its leading axis is scored where it lives; only the ``(C, k)`` winners
-    are gathered.
+    sharded over devices on its leading axis runs through the model where it lives; its activations
+    are then gathered for the merge.
     """
     acts = layer_activations(model, x, layers)
     out = {}
     for name in layers:
-        score, pos = _channel_scores(acts[name], reduce)
-        score, pos, idx, ok = (_gathered(a) for a in (score.astype(jnp.float32), pos, index, valid))
-        out[name] = _merge(state[name], score, pos, idx, ok)
+        a = acts[name]
+        score = _channel_scores(a, reduce).astype(jnp.float32)
+        a, score, idx, ok = (_gathered(v) for v in (a, score, index, valid))
+        out[name] = _merge(state[name], a, score, idx, ok)
     return out
 
 
