@@ -115,8 +115,12 @@ class RandomScale(NamedTuple):
         return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
 
     def apply(self, u, x):
+        return affine(x, *self.warp(u))
+
+    def warp(self, u):
+        """``(scale, angle, shift)`` per image for draws ``u`` (see :func:`affine`)."""
         s = jnp.asarray(self.scales, jnp.float32)[_choice(u[:, 0], len(self.scales))]
-        return affine(x, s, jnp.zeros_like(s), jnp.zeros((x.shape[0], 2), jnp.float32))
+        return s, jnp.zeros_like(s), jnp.zeros((u.shape[0], 2), jnp.float32)
 
     def out_size(self, h, w):
         return h, w
@@ -133,8 +137,12 @@ class RandomRotate(NamedTuple):
         return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
 
     def apply(self, u, x):
+        return affine(x, *self.warp(u))
+
+    def warp(self, u):
+        """``(scale, angle, shift)`` per image for draws ``u`` (see :func:`affine`)."""
         a = jnp.deg2rad(jnp.asarray(self.angles, jnp.float32))[_choice(u[:, 0], len(self.angles))]
-        return affine(x, jnp.ones_like(a), a, jnp.zeros((x.shape[0], 2), jnp.float32))
+        return jnp.ones_like(a), a, jnp.zeros((u.shape[0], 2), jnp.float32)
 
     def out_size(self, h, w):
         return h, w
@@ -156,17 +164,37 @@ class RandomShiftScale(NamedTuple):
         return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)), x)
 
     def apply(self, u, x):
+        return affine(x, *self.warp(u))
+
+    def warp(self, u):
+        """``(scale, angle, shift)`` per image for draws ``u`` (see :func:`affine`)."""
         lo, hi = self.scale_range
         s = lo + (hi - lo) * u[:, 0]
-        d = self.max_shift * (2 * u[:, 1:3] - 1)
-        return affine(x, s, jnp.zeros_like(s), d)
+        return s, jnp.zeros_like(s), self.max_shift * (2 * u[:, 1:3] - 1)
 
     def out_size(self, h, w):
         return h, w
 
 
+def then(first, second):
+    """The warp ``(scale, angle, shift)`` of applying warp ``first`` and then ``second`` (see :func:`affine`).
+
+    Both map an output pixel ``p`` to ``R(-a) (p - d) / s`` about the centre, so the pair is one warp
+    with ``s = s1 s2``, ``a = a1 + a2`` and ``d = d2 + s2 R(a2) d1``.
+    """
+    (s1, a1, d1), (s2, a2, d2) = first, second
+    cos, sin = jnp.cos(a2), jnp.sin(a2)
+    rotated = jnp.stack([cos * d1[:, 0] + sin * d1[:, 1], -sin * d1[:, 0] + cos * d1[:, 1]], axis=-1)
+    return s1 * s2, a1 + a2, d2 + s2[:, None] * rotated
+
+
 class Compose(NamedTuple):
-    """Apply ``transforms`` in order, with one uniform draw per image shared out among them."""
+    """Apply ``transforms`` in order, with one uniform draw per image shared out among them.
+
+    Consecutive warps (scale, rotation, shift-and-scale) are combined into one :func:`affine`
+    resampling: one bilinear interpolation instead of several (less blur, and about half the cost of
+    the standard set's transforms).
+    """
 
     transforms: tuple
 
@@ -178,11 +206,17 @@ class Compose(NamedTuple):
         return self.apply(jax.random.uniform(key, (x.shape[0], self.draws)) if self.draws else None, x)
 
     def apply(self, u, x):
-        i = 0
+        i, warp = 0, None
         for t in self.transforms:
-            x = t.apply(None if u is None else u[:, i:i + t.draws], x)
+            ui = None if u is None else u[:, i:i + t.draws]
             i += t.draws
-        return x
+            if hasattr(t, "warp"):
+                warp = t.warp(ui) if warp is None else then(warp, t.warp(ui))
+                continue
+            if warp is not None:
+                x, warp = affine(x, *warp), None
+            x = t.apply(ui, x)
+        return x if warp is None else affine(x, *warp)
 
     def out_size(self, h, w):
         for t in self.transforms:

@@ -54,3 +54,18 @@ def test_bad_transform_arguments():
         T.random_scale([0.0])
     with pytest.raises(JaxvizError):
         T.pad(2, mode="wrap")
+
+
+def test_consecutive_warps_are_one_resampling_equal_to_applying_them_in_turn():
+    yy, xx = np.meshgrid(np.arange(40.0), np.arange(40.0), indexing="ij")
+    smooth = np.stack([np.sin(yy / 7) * np.cos(xx / 9), np.cos((yy + xx) / 11), np.sin(xx / 6)], -1)
+    x = jnp.asarray(np.stack([smooth, smooth[::-1]]), jnp.float32)  # smooth: one bilinear pass ~ two
+    chain = T.compose(T.random_scale([0.9, 1.1]), T.RandomShiftScale(3.0, (0.95, 1.05)), T.random_rotate([-10, 10]))
+    u = jax.random.uniform(jax.random.key(0), (2, chain.draws))
+    fused = chain.apply(u, x)
+    one_by_one, i = x, 0
+    for t in chain.transforms:
+        one_by_one, i = t.apply(u[:, i:i + t.draws], one_by_one), i + t.draws
+    inner = (slice(None), slice(8, 32), slice(8, 32))  # away from the clamped borders
+    np.testing.assert_allclose(fused[inner], one_by_one[inner], atol=0.02)
+    assert float(jnp.abs(fused - x).max()) > 0.2  # the warp moved the image
