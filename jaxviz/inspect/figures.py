@@ -17,6 +17,9 @@ from jaxviz.inspect.topk import TopK, crop, top_examples, top_projections
 from jaxviz.viz import image_grid
 
 
+CHAR_WIDTH = 7  # pixels per character of PIL's default font, with a margin
+
+
 def _scale_for(h: int, target: int = 48) -> int:
     return max(1, target // max(h, 1))
 
@@ -27,6 +30,8 @@ def filters_figure(panels: Mapping[str, np.ndarray], *, ncols: int | None = None
     grids = []
     for caption, tiles in panels.items():
         grid = image_grid(tiles, scale=_scale_for(tiles.shape[1], 24), ncols=ncols, pad=1, pad_value=0.5)
+        spare = max(0, CHAR_WIDTH * len(caption) - grid.shape[1])  # widen a small grid so its caption fits
+        grid = np.pad(grid, ((0, 0), (spare // 2, spare - spare // 2), (0, 0)), constant_values=1.0)
         grids.append(image_grid(grid[None], labels=[caption], pad=4))
     h = max(g.shape[0] for g in grids)
     padded = [np.pad(g, ((0, h - g.shape[0]), (0, 0), (0, 0)), constant_values=1.0) for g in grids]
@@ -72,7 +77,7 @@ def topk_figure(
         tiles += row
         labels += row_labels
     ncols = len(tiles) // len(channels)
-    return image_grid(tiles, ncols=ncols, scale=_scale_for(tiles[0].shape[0], 40), labels=labels, pad=2)
+    return image_grid(tiles, ncols=ncols, scale=_scale_for(tiles[0].shape[0], 56), labels=labels, pad=2)
 
 
 def neighbours_figure(queries: np.ndarray, database: np.ndarray, feature_nb: Neighbours, pixel_nb: Neighbours) -> np.ndarray:
@@ -84,7 +89,7 @@ def neighbours_figure(queries: np.ndarray, database: np.ndarray, feature_nb: Nei
     for i in range(len(q)):
         tiles += [q[i]] + list(database[feature_nb.indices[i]]) + list(database[pixel_nb.indices[i]])
         labels += ["query"] + ["feature"] * k + ["pixel"] * k
-    return image_grid(tiles, ncols=2 * k + 1, scale=_scale_for(q.shape[1], 40), labels=labels)
+    return image_grid(tiles, ncols=2 * k + 1, scale=_scale_for(q.shape[1], 56), labels=labels)
 
 
 def sparsity_figure(fractions: Mapping[str, Mapping[str, float]]) -> Figure:
