@@ -34,6 +34,7 @@ from jaxviz.attribution.modified_backprop import (
     deconvnet_rule,
     guided_backprop,
     guided_rule,
+    redirected_rule,
     replace_relu_grad,
     unit_projection,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "guided_backprop",
     "guided_grad_cam",
     "guided_rule",
+    "redirected_rule",
     "integrated_gradients",
     "layer_gradient",
     "make_baseline",

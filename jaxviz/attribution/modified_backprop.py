@@ -51,7 +51,23 @@ def gradient_rule(x: jax.Array, g: jax.Array) -> jax.Array:
     return jnp.where(x > 0, g, jnp.zeros_like(g))
 
 
-RULES = {"guided": guided_rule, "deconvnet": deconvnet_rule, "gradient": gradient_rule}
+def redirected_rule(x: jax.Array, g: jax.Array) -> jax.Array:
+    """Lucid's redirected ReLU gradient (Olah et al., "Feature Visualization", 2017), for optimisation.
+
+    Per example (leading axis): the plain ReLU gradient, unless it is zero everywhere -- every unit
+    the objective reaches is dead, so plain gradient ascent could never move the input. Then the
+    gradient passes through the dead units too, except where a descent step on the loss would push
+    an already negative input further down (``x < 0`` and ``g > 0``).
+    """
+    plain = gradient_rule(x, g)
+    if plain.ndim == 0:
+        return plain
+    redirected = jnp.where((x < 0) & (g > 0), jnp.zeros_like(g), g)
+    alive = jnp.any(plain != 0, axis=tuple(range(1, plain.ndim)), keepdims=True)
+    return jnp.where(alive, plain, redirected)
+
+
+RULES = {"guided": guided_rule, "deconvnet": deconvnet_rule, "gradient": gradient_rule, "redirected": redirected_rule}
 
 
 @functools.cache
@@ -129,7 +145,8 @@ def replace_relu_grad(fn: Callable[..., Any], rule: str | ReluRule = "guided") -
     Args:
       fn: any JAX function of arrays (or pytrees of arrays).
       rule: ``"guided"`` (Springenberg et al. 2015), ``"deconvnet"`` (Zeiler & Fergus 2014),
-        ``"gradient"`` (unchanged) or a callable ``rule(x, g) -> grad_x`` for the ReLU input ``x``.
+        ``"redirected"`` (Lucid's, for feature visualisation), ``"gradient"`` (unchanged) or a
+        callable ``rule(x, g) -> grad_x`` for the ReLU input ``x``.
 
     Example:
       >>> g = jax.grad(lambda x: replace_relu_grad(net, "guided")(x)[0, 3])(x)

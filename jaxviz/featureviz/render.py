@@ -17,6 +17,7 @@ import optax
 from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
+from jaxviz.attribution import replace_relu_grad
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.featureviz.objectives import Features, Objective
 from jaxviz.featureviz.param import Param, image_param
@@ -66,12 +67,16 @@ def adam(learning_rate: float = 0.05) -> optax.GradientTransformation:
     return optax.adam(learning_rate)
 
 
-@functools.partial(jax.jit, static_argnames=("param", "transforms", "regularisers", "optimizer"))
-def _step(model, objective, params, opt_state, key, step, *, param, transforms, regularisers, optimizer):
+@functools.partial(jax.jit, static_argnames=("param", "transforms", "regularisers", "optimizer", "relu_gradient"))
+def _step(model, objective, params, opt_state, key, step, *, param, transforms, regularisers, optimizer, relu_gradient):
+    feats = functools.partial(features, model, objective)
+    if relu_gradient != "gradient":
+        feats = replace_relu_grad(feats, relu_gradient)
+
     def loss(p):
         images = param(p)
         x = _fit_model(model, transforms(jax.random.fold_in(key, step), images))
-        obj = objective(features(model, objective, x))
+        obj = objective(feats(x))
         pen = penalty(regularisers, images)
         return (pen - obj).sum(), (obj, pen)
 
@@ -114,6 +119,7 @@ def render(
     thresholds: Sequence[int] = (),
     init: ArrayLike | None = None,
     progress: bool = True,
+    relu_gradient: str = "redirected",
 ) -> RenderResult:
     """Maximise ``objective`` minus the regularisers' penalty over the images of ``param``.
 
@@ -135,6 +141,9 @@ def render(
       thresholds: steps after which to keep the images in ``snapshots``.
       init: initial parameters (e.g. ``param.encode(photo)`` to start from a photo, or a previous result's ``params``).
       progress: show a progress bar.
+      relu_gradient: ``"redirected"`` (default, as Lucid's ``render_vis``): an image whose objective
+        reaches only dead ReLUs still gets a gradient that pushes them up (see
+        :func:`jaxviz.attribution.redirected_rule`); ``"gradient"``: the plain gradient.
 
     Returns:
       A :class:`RenderResult`. Raises :class:`JaxvizError` naming the step if the objective becomes NaN.
@@ -157,7 +166,9 @@ def render(
         if params.shape != param.params_shape:
             raise ShapeError(f"init parameters have shape {params.shape}; {param} needs {param.params_shape} (use param.encode(images)).")
     opt_state = optimizer.init(params)
-    settings = dict(param=param, transforms=transforms, regularisers=regularisers, optimizer=optimizer)
+    if relu_gradient not in ("redirected", "gradient"):
+        raise JaxvizError(f"relu_gradient must be 'redirected' or 'gradient'; got {relu_gradient!r}.")
+    settings = dict(param=param, transforms=transforms, regularisers=regularisers, optimizer=optimizer, relu_gradient=relu_gradient)
     objs, pens, snapshots = [], [], {}
     bar = tqdm(total=steps, desc="render", unit="step", disable=not progress, leave=False)
     try:

@@ -109,3 +109,11 @@ def test_unit_projection_zero_activation_gives_zero():
     expect = np.zeros((1, 3, 3, 2))
     expect[0, 2, 1, 0] = 1.0
     np.testing.assert_allclose(p, expect)
+
+
+def test_redirected_rule_passes_upward_gradient_only_for_examples_whose_relus_are_all_dead():
+    x = jnp.array([[-1.0, -2.0, -0.5], [-1.0, 2.0, -0.5]])  # example 0: every unit dead; example 1: one alive
+    g = jnp.array([[-1.0, 3.0, -2.0], [-1.0, 3.0, -2.0]])  # cotangent of a loss being minimised
+    got = A.redirected_rule(x, g)
+    np.testing.assert_array_equal(got[0], [-1.0, 0.0, -2.0])  # dead: pass what pushes x up (g < 0), stop what pushes it down
+    np.testing.assert_array_equal(got[1], [0.0, 3.0, 0.0])  # alive somewhere: the plain ReLU gradient

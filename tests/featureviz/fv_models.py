@@ -26,3 +26,15 @@ def tiny(seed=0, *, cin=3, classes=5, size=16, resizable=True, nan_above=None) -
 
     return Model(params=params, forward=forward, layers=("conv1", "logits"), input_shape=(size, size, cin),
                  name="tiny", resizable=resizable)
+
+
+def dead_at_grey(size=16) -> Model:
+    """One unit map ``relu(4 (mean colour - 0.75))`` (tap ``unit``): dead everywhere on a grey image."""
+
+    def forward(p, x, deltas):
+        taps = Taps(deltas)
+        h = taps("unit", jax.nn.relu(p["gain"] * (x.mean(axis=-1, keepdims=True) - 0.75)))
+        return taps("logits", h.mean(axis=(1, 2))), taps.acts
+
+    return Model(params={"gain": jnp.float32(4.0)}, forward=forward, layers=("unit", "logits"), input_shape=(size, size, 3),
+                 name="dead_at_grey", resizable=True)

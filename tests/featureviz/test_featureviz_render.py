@@ -134,3 +134,17 @@ def test_atlas_and_semantic_dictionary(net):
     assert fig.shape == (64, 64, 3)
     with pytest.raises(ShapeError, match="no spatial axes"):
         fv.semantic_dictionary(net, img, "logits")
+
+
+def test_redirected_relu_gradient_revives_a_unit_that_plain_gradient_ascent_cannot_move():
+    from fv_models import dead_at_grey
+
+    model = dead_at_grey()
+    param = fv.image_param(16, batch=2)
+    runs = {mode: fv.render(model, fv.channel("unit", 0), param, key=jax.random.key(0), steps=30, transforms=fv.transforms.NONE,
+                            progress=False, relu_gradient=mode) for mode in ("gradient", "redirected")}
+    assert np.all(runs["gradient"].objective == 0)  # dead from the start: zero gradient, no way up
+    np.testing.assert_allclose(runs["gradient"].images, np.asarray(param(param.init(jax.random.split(jax.random.key(0))[0]))), atol=1e-6)
+    assert np.all(runs["redirected"].objective[-1] > 1e-3)  # every image brought its unit to life
+    with pytest.raises(JaxvizError, match="relu_gradient"):
+        fv.render(model, fv.channel("unit", 0), param, key=jax.random.key(0), steps=2, progress=False, relu_gradient="guided")
