@@ -16,7 +16,6 @@ from jaxviz.inspect.receptive import ReceptiveField, receptive_field
 from jaxviz.inspect.topk import TopK, crop, top_examples, top_projections
 from jaxviz.viz import image_grid
 
-
 CHAR_WIDTH = 7  # pixels per character of PIL's default font, with a margin
 
 
