@@ -26,6 +26,7 @@ from jaxviz.featureviz.transforms import STANDARD, Compose
 from jaxviz.models.contract import Model
 
 _CHECK_EVERY = 32  # steps between NaN checks and progress-bar updates of the objective (each one syncs)
+REDIRECT_STEPS = 32  # steps with the redirected ReLU gradient; a revived unit's plain gradient takes over after
 
 
 class RenderResult(NamedTuple):
@@ -141,9 +142,11 @@ def render(
       thresholds: steps after which to keep the images in ``snapshots``.
       init: initial parameters (e.g. ``param.encode(photo)`` to start from a photo, or a previous result's ``params``).
       progress: show a progress bar.
-      relu_gradient: ``"redirected"`` (default, as Lucid's ``render_vis``): an image whose objective
-        reaches only dead ReLUs still gets a gradient that pushes them up (see
-        :func:`jaxviz.attribution.redirected_rule`); ``"gradient"``: the plain gradient.
+      relu_gradient: ``"redirected"`` (default, as Lucid's ``render_vis``): for the first
+        :data:`REDIRECT_STEPS` steps an image whose objective reaches only dead ReLUs still gets a
+        gradient that pushes them up (see :func:`jaxviz.attribution.redirected_rule`), then the plain
+        gradient (the redirected backward pass costs about a quarter more per step on a CPU);
+        ``"gradient"``: the plain gradient throughout.
 
     Returns:
       A :class:`RenderResult`. Raises :class:`JaxvizError` naming the step if the objective becomes NaN.
@@ -168,12 +171,13 @@ def render(
     opt_state = optimizer.init(params)
     if relu_gradient not in ("redirected", "gradient"):
         raise JaxvizError(f"relu_gradient must be 'redirected' or 'gradient'; got {relu_gradient!r}.")
-    settings = dict(param=param, transforms=transforms, regularisers=regularisers, optimizer=optimizer, relu_gradient=relu_gradient)
+    settings = dict(param=param, transforms=transforms, regularisers=regularisers, optimizer=optimizer)
     objs, pens, snapshots = [], [], {}
     bar = tqdm(total=steps, desc="render", unit="step", disable=not progress, leave=False)
     try:
         for i in range(steps):
-            params, opt_state, obj, pen = _step(model, objective, params, opt_state, k_steps, jnp.int32(i), **settings)
+            rule = relu_gradient if i < REDIRECT_STEPS else "gradient"
+            params, opt_state, obj, pen = _step(model, objective, params, opt_state, k_steps, jnp.int32(i), relu_gradient=rule, **settings)
             objs.append(obj)
             pens.append(pen)
             bar.update(1)
