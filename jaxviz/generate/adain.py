@@ -258,7 +258,7 @@ def _stride(encoder: Model, layer: str, pad: int) -> int:
 def _check_config(config: AdainConfig, encoder: Model, spec: EncoderSpec) -> tuple[AdainConfig, tuple[str, ...], int, int]:
     layer = spec.layer if config.layer is None else config.layer
     encoder.check_layers([layer])
-    check_choice(config.upsampling, UPSAMPLINGS, "upsampling")
+    check_choice("upsampling", config.upsampling, UPSAMPLINGS)
     stride = _stride(encoder, layer, spec.pad)
     for name in ("width", "size", "batch_size", "steps"):
         v = getattr(config, name)

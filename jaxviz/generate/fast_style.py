@@ -115,8 +115,8 @@ class FastStyleConfig(NamedTuple):
 
 def check_config(config: FastStyleConfig) -> FastStyleConfig:
     """``config`` if every field is valid, else a :class:`JaxvizError` naming the field."""
-    check_choice(config.norm, NORMS, "normalisation")
-    check_choice(config.upsampling, UPSAMPLINGS, "upsampling")
+    check_choice("normalisation", config.norm, NORMS)
+    check_choice("upsampling", config.upsampling, UPSAMPLINGS)
     for name in ("width", "residual_blocks", "size", "batch_size", "steps"):
         if int(getattr(config, name)) < (0 if name == "residual_blocks" else 1):
             raise JaxvizError(f"{name} must be positive; got {getattr(config, name)}.")

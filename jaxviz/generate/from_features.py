@@ -246,7 +246,7 @@ def _outside(u: jax.Array, lo: float, hi: float) -> jax.Array:
 
 
 def _check_holdout(holdout: Holdout) -> tuple[int, float, float]:
-    check_choice(holdout.transform, TRANSFORMS, "held-out transformation")
+    check_choice("held-out transformation", holdout.transform, TRANSFORMS)
     if not -1 <= holdout.low < holdout.high <= 1 or holdout.high - holdout.low >= 1:
         raise JaxvizError(f"the held-out band must satisfy -1 <= low < high <= 1 and be narrower than 1; got {holdout.low}..{holdout.high}.")
     return TRANSFORMS.index(holdout.transform), float(holdout.low), float(holdout.high)
@@ -267,7 +267,7 @@ class UpConvGenerator(nnx.Module):
 
     def __init__(self, n_items: int, *, n_transforms: int = len(TRANSFORMS), canvas: int = 32, hidden: int = 256,
                  width: int = 32, upsampling: str = "resize", channels: int = 1, rngs: nnx.Rngs):
-        check_choice(upsampling, UPSAMPLINGS, "upsampling")
+        check_choice("upsampling", upsampling, UPSAMPLINGS)
         if canvas % 8 or canvas < 16:
             raise JaxvizError(f"the canvas must be a multiple of 8 of at least 16 px; got {canvas}.")
         self.base = canvas // 8
@@ -306,7 +306,7 @@ def build_generator(config: GeneratorConfig) -> UpConvGenerator:
     """The untrained generator of ``config``: LeCun-normal weights (truncated at two standard
     deviations, as flax's default) drawn with NumPy from ``config.seed``, zero biases. Drawing them on
     the host skips compiling one initialiser per weight shape, which costs seconds on a CPU."""
-    check_choice(config.upsampling, UPSAMPLINGS, "upsampling")
+    check_choice("upsampling", config.upsampling, UPSAMPLINGS)
     abstract = nnx.eval_shape(lambda: UpConvGenerator(config.n_items, canvas=config.canvas, hidden=config.hidden, width=config.width,
                                                       upsampling=config.upsampling, rngs=nnx.Rngs(0)))
     graphdef, state = nnx.split(abstract)
@@ -397,8 +397,8 @@ def _architecture(config: GeneratorConfig) -> dict:
 
 def check_config(config: GeneratorConfig) -> GeneratorConfig:
     """Validate a config (raises :class:`~jaxviz.errors.JaxvizError` saying which field is wrong)."""
-    check_choice(config.dataset, GENERATOR_DATASETS, "data set")
-    check_choice(config.upsampling, UPSAMPLINGS, "upsampling")
+    check_choice("data set", config.dataset, GENERATOR_DATASETS)
+    check_choice("upsampling", config.upsampling, UPSAMPLINGS)
     if not 1 <= config.n_items <= MAX_ITEMS:
         raise JaxvizError(f"n_items must be from 1 to {MAX_ITEMS}; got {config.n_items}.")
     if config.canvas % 8 or config.canvas < 16:
@@ -563,7 +563,7 @@ class Arithmetic(NamedTuple):
 def arithmetic(result: GeneratorResult, pairs: Sequence[tuple[int, int]], transform: str = "rotation",
                values: tuple[float, float] = (0.0, -0.8), *, scale: int = 2) -> Arithmetic:
     """Transfer a transformation from item ``a`` to item ``b`` in the fused hidden layer, for each pair."""
-    j = TRANSFORMS.index(check_choice(transform, TRANSFORMS, "transformation"))
+    j = TRANSFORMS.index(check_choice("transformation", transform, TRANSFORMS))
     a, b = (np.array(v) for v in zip(*pairs))
     t0, t1 = _neutral(len(a)), _neutral(len(a))
     t0[:, j], t1[:, j] = values
@@ -605,7 +605,7 @@ def checkerboard_study(config: GeneratorConfig = GeneratorConfig(), *, upsamplin
     t = sample_transforms(jax.random.fold_in(key, 1), n, config.holdout)
     out = []
     for mode in upsamplings:
-        variant = config._replace(upsampling=check_choice(mode, UPSAMPLINGS, "upsampling"))
+        variant = config._replace(upsampling=check_choice("upsampling", mode, UPSAMPLINGS))
         res = train_generator(variant, checkpoint_dir=None if cache is None else checkpoint_dir_for(variant, cache), progress=progress)
         images = np.asarray(generate(res, ids, t)[0])
         target = _render_host(res, ids, t).images

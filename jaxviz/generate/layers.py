@@ -17,18 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxviz.errors import JaxvizError
+from jaxviz.attribution._common import check_choice
 from jaxviz.models.ops import conv_general_dilated
 from jaxviz.models.zoo import InstanceNorm
 
 UPSAMPLINGS = ("transposed3", "transposed4", "resize")
 NORMS = ("instance", "batch", "none")
-
-
-def check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
-    if value not in choices:
-        raise JaxvizError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}.")
-    return value
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12))
@@ -83,7 +77,7 @@ class ConvLayer(nnx.Module):
 
 def norm_layer(kind: str, channels: int, *, rngs: nnx.Rngs) -> nnx.Module:
     """Instance norm (Ulyanov et al. 2016), batch norm, or identity, with a learned affine map."""
-    check_choice(kind, NORMS, "normalisation")
+    check_choice("normalisation", kind, NORMS)
     if kind == "instance":
         return InstanceNorm(channels)
     if kind == "batch":
@@ -100,7 +94,7 @@ class Upsample(nnx.Module):
     """Doubles height and width: a stride-2 transposed convolution (kernel 3 or 4) or resize-convolution."""
 
     def __init__(self, in_channels: int, out_channels: int, mode: str = "resize", *, rngs: nnx.Rngs):
-        self.mode = check_choice(mode, UPSAMPLINGS, "upsampling")
+        self.mode = check_choice("upsampling", mode, UPSAMPLINGS)
         if mode == "resize":
             self.conv = ConvLayer(in_channels, out_channels, 3, rngs=rngs)
         else:
