@@ -50,8 +50,9 @@ class DistillConfig(NamedTuple):
       init: ``"fixed"`` (the model's own parameters) or ``"random"`` (fresh ``model.init`` draws).
       num_inits: initialisations sampled per outer iteration (``init="random"``), vmapped.
       inits_per_pass: vmap this many initialisations at a time and loop (``lax.map``) over the
-        groups; ``None`` vmaps all of them at once (best on accelerators; on CPU, where a vmapped
-        convolution over a batch of kernels runs grouped and slowly, 1 is fastest).
+        groups; ``None`` vmaps all of them at once (meant for accelerators; on CPU a vmapped
+        convolution over a batch of kernels runs grouped, 2.7x slower per initialisation for LeNet
+        in ``benchmarks/RESULTS.md``, so small groups may be faster there).
       soft_labels: learn label logits per distilled image (SLDD).
       iterations: outer Adam iterations. The defaults (Adam at 0.01 on the images and 0.02 on the raw
         step sizes, beta1 0.5, real batch 256) take LeNet from its fixed initialisation on MNIST-5k
