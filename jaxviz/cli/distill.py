@@ -23,10 +23,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=1, help="inner gradient steps per epoch (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="inner epochs over the distilled steps (default: %(default)s)")
     parser.add_argument("--num-inits", type=int, default=4, help="random initialisations per iteration (default: %(default)s)")
-    parser.add_argument("--iterations", type=int, default=None, help="outer Adam iterations (default: 400, 40 with --quick)")
-    parser.add_argument("--batch-size", type=int, default=256, help="real images per iteration (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.02, help="Adam learning rate of the images and labels (default: %(default)s)")
-    parser.add_argument("--step-size-lr", type=float, default=0.2, help="Adam learning rate of the step sizes (default: %(default)s)")
+    parser.add_argument("--inits-per-pass", type=int, default=None, help="vmap this many initialisations at a time and loop over the "
+                        "groups (default: all at once)")
+    parser.add_argument("--iterations", type=int, default=None, help="outer Adam iterations (default: the library's "
+                        "DistillConfig; --quick: 40 with the tour's short-run recipe)")
+    parser.add_argument("--batch-size", type=int, default=None, help="real images per iteration (default: DistillConfig's)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate of the images and labels (default: DistillConfig's)")
+    parser.add_argument("--step-size-lr", type=float, default=None, help="Adam learning rate of the step sizes (default: DistillConfig's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baselines (random real images and Table 1)")
     parser.add_argument("--table-sets", type=int, default=None, help="random real sets for Table 1's random/optimised real rows "
                         "(default: 20, 5 with --quick)")
@@ -39,13 +42,16 @@ def run(args) -> int:
     from jaxviz.distill import DistillConfig, check_config
     from jaxviz.errors import JaxvizError
     from jaxviz.models import convnet, lenet
-    from jaxviz.tour.distill import study
+    from jaxviz.tour.distill import QUICK, study
     from jaxviz.viz import Report
 
-    iterations = args.iterations if args.iterations is not None else (40 if args.quick else 400)
-    config = DistillConfig(images_per_class=args.images_per_class, num_images=args.num_images, steps=args.steps, epochs=args.epochs,
-                           init=args.init, num_inits=args.num_inits, soft_labels=args.soft_labels, iterations=iterations,
-                           batch_size=args.batch_size, lr=args.lr, step_size_lr=args.step_size_lr, seed=args.seed)
+    recipe = dict(iterations=args.iterations if args.iterations is not None else (40 if args.quick else None),
+                  batch_size=args.batch_size, lr=args.lr, step_size_lr=args.step_size_lr)
+    base = QUICK if args.quick else DistillConfig()  # --quick: the tour's short-run recipe; else the library's
+    config = base._replace(images_per_class=args.images_per_class, num_images=args.num_images, steps=args.steps, epochs=args.epochs,
+                           init=args.init, num_inits=args.num_inits, inits_per_pass=args.inits_per_pass,
+                           soft_labels=args.soft_labels, seed=args.seed)
+    config = config._replace(**{k: v for k, v in recipe.items() if v is not None})
     check_config(config)
     data = load_dataset(args.dataset)
     if data.x_train.shape[1] not in (28, 32):

@@ -42,7 +42,7 @@ from jaxviz.distill.evaluate import _accuracy, _per_class, _trained, evaluate, k
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model
 
-STEP_SIZE_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+STEP_SIZE_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # pixels in [0, 1]: learned first steps reach 1-2
 
 # Wang et al. (2018), Table 1, MNIST: 100 images (10 steps x 3 epochs); baselines on random initialisations.
 PAPER_MNIST = {

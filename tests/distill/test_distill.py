@@ -107,6 +107,17 @@ def test_vmapped_initialisations_equal_a_loop_and_are_fresh():
         losses.append(optax.softmax_cross_entropy_with_integer_labels(model.apply(theta, batch[0]), batch[1]).mean())
     np.testing.assert_allclose(metrics["loss"], np.mean(losses), rtol=1e-5)
     assert np.ptp(losses) > 1e-4  # the inits really differ
+    # looping over the inits in groups (lax.map) gives the same loss and gradient as one vmap
+    grads = []
+    for per_pass in (None, 1, 2):
+        sgd = optax.sgd(1.0)
+        (d1, _), m = jax.jit(make_outer_step(model, cfg._replace(inits_per_pass=per_pass), None, sgd))(
+            (d0, sgd.init(d0._replace(labels=None))), batch)
+        np.testing.assert_allclose(m["loss"], metrics["loss"], rtol=1e-5)
+        grads.append(np.asarray(d0.x - d1.x))
+    assert np.abs(grads[0]).max() > 0
+    for g in grads[1:]:
+        np.testing.assert_allclose(g, grads[0], rtol=1e-4, atol=1e-6)
 
 
 def test_distillation_learns_and_resumes_identically(tmp_path):
@@ -155,6 +166,7 @@ def test_nan_divergence_names_the_iteration():
     (dict(images_per_class=0), JaxvizError, "images_per_class must be at least 1"),
     (dict(init="pretrained"), JaxvizError, "unknown init"),
     (dict(batch_size=1000), ShapeError, "exceeds the 60 training"),
+    (dict(init="random", num_inits=2, inits_per_pass=3), JaxvizError, "inits_per_pass must be between 1 and num_inits"),
 ])
 def test_bad_config(change, error, match):
     with pytest.raises(error, match=match):
