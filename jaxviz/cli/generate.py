@@ -79,7 +79,7 @@ def run(args) -> int:
     if args.checkerboard:
         study = ff.checkerboard_study(config, cache=args.cache_dir, progress=not args.no_progress)
         figures["checkerboard"] = ff.checkerboard_figure(study)
-        record["checkerboard"] = [{k: v for k, v in s.items() if k != "image"} for s in study]
+        record["checkerboard"] = ff.study_scores(study)
     record["figures"] = {name: str(save_png(out / f"{name}.png", image)) for name, image in figures.items()}
     (out / "generate.json").write_text(json.dumps(record, indent=2))
 

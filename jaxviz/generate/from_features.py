@@ -618,6 +618,11 @@ def checkerboard_study(config: GeneratorConfig = GeneratorConfig(), *, upsamplin
     return out
 
 
+def study_scores(study: Sequence[dict]) -> list[dict]:
+    """The numbers of a :func:`checkerboard_study` (its ``image`` and ``outputs`` arrays left out), as JSON can hold them."""
+    return [{k: v for k, v in variant.items() if k not in ("image", "outputs")} for variant in study]
+
+
 def checkerboard_figure(study: Sequence[dict]) -> np.ndarray:
     """The variants' sample grids side by side, labelled with upsampling and score."""
     return image_grid([v["image"] for v in study], ncols=len(study), pad=6,
@@ -670,7 +675,7 @@ def generator_tour(quick: bool = True, seed: int = 0, cache: str | os.PathLike |
                            "holdout": None if config.holdout is None else config.holdout._asdict()},
         "arithmetic": {"transform": "rotation", "pairs": [list(p) for p in ARITHMETIC_PAIRS],
                        **{k: v for k, v in arith._asdict().items() if k != "figure"}},
-        "checkerboard": [{k: v for k, v in s.items() if k not in ("image", "outputs")} for s in study],
+        "checkerboard": study_scores(study),
         "checkerboard_config": _recipe(study_config),
     }
     return figures, numbers

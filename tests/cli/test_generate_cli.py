@@ -46,3 +46,13 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     assert main(["generate", *TINY, *argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_checkerboard_study_writes_its_scores_as_json(tmp_path):
+    out = tmp_path / "o"
+    assert main(["generate", *TINY, "--steps", "2", "--checkerboard", "--cache-dir", str(tmp_path / "c"), "--out", str(out)]) == 0
+    study = json.loads((out / "generate.json").read_text())["checkerboard"]
+    assert [v["upsampling"] for v in study] == ["transposed3", "transposed4", "resize"]
+    assert all(np.isfinite(v["score"]) and "outputs" not in v and "image" not in v for v in study)
+    assert (out / "checkerboard.png").is_file()
