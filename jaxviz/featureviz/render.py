@@ -51,7 +51,7 @@ def features(model: Model, objective: Objective, x: jax.Array) -> Features:
     """The activations and logits ``objective`` needs for images ``x``, in one place for every objective."""
     if objective.needs_logits:  # one full pass gives the logits and every layer a mixed objective needs
         logits, acts = model.probe(x)
-        return Features(x, {n: acts[n] for n in model.check_layers(objective.layers)}, logits)
+        return Features(x, {n: acts[n] for n in objective.layers}, logits)
     return Features(x, model.activations(x, objective.layers) if objective.layers else {}, None)
 
 
