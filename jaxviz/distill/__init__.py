@@ -3,7 +3,7 @@
 :func:`distill` learns a few synthetic images (and step sizes, and optionally label logits) such that
 a few gradient steps on them train a network from a fixed or random initialisation; :func:`evaluate`
 and :func:`train_fresh` measure what they teach; :func:`random_real` and :func:`kmeans_centres` give
-the baselines' starting images; :func:`save_artifact` writes the set as a plain ``.npz``.
+the baselines' starting images; :func:`save_artifact` writes the set as a plain ``.npz`` (:func:`load_artifact` reads it back).
 :mod:`jaxviz.distill.baselines` has the rest of Wang et al.'s Table 1 (mean images, optimised real,
 k-NN, herding, :func:`table1`) and the cross-architecture protocol; :mod:`jaxviz.distill.figures`
 draws distilled sets, soft labels and accuracy curves.
@@ -38,13 +38,13 @@ from jaxviz.distill.core import (
     make_outer_step,
     soft_cross_entropy,
 )
-from jaxviz.distill.evaluate import Evaluation, evaluate, kmeans_centres, random_real, save_artifact, train_fresh
+from jaxviz.distill.evaluate import Evaluation, evaluate, kmeans_centres, load_artifact, random_real, save_artifact, train_fresh
 from jaxviz.distill.figures import accuracy_curve, distilled_figure, soft_label_figure
 
 __all__ = [
     "INITS", "METHODS", "PAPER_MNIST", "STEP_SIZE_GRID", "CrossArchitecture", "DistillConfig", "DistillResult", "Distilled",
     "Evaluation", "Table1", "TrainedBaseline", "accuracy_curve", "check_config", "cross_architecture", "distill",
     "distilled_figure", "evaluate", "herding", "herding_images", "initial_distilled", "initial_labels", "inner_train",
-    "kmeans_centres", "knn_accuracy", "make_outer_step", "mean_images", "random_real", "save_artifact", "soft_cross_entropy",
+    "kmeans_centres", "knn_accuracy", "load_artifact", "make_outer_step", "mean_images", "random_real", "save_artifact", "soft_cross_entropy",
     "soft_label_figure", "table1", "table1_markdown", "train_baseline", "train_fresh",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from jaxviz.data import Dataset
-from jaxviz.distill.core import Distilled, DistillResult, inner_train, soft_cross_entropy
+from jaxviz.distill.core import DistillConfig, Distilled, DistillResult, inner_train, soft_cross_entropy
 from jaxviz.errors import JaxvizError
 from jaxviz.models.contract import Model
 
@@ -161,11 +161,11 @@ def save_artifact(path: str | os.PathLike, result: DistillResult) -> Path:
     Arrays: ``x`` ``(steps, n, H, W, C)`` float32 pixels; ``y`` ``(steps, n)`` int classes or
     ``(steps, n, classes)`` label logits (targets ``softmax(y)``); ``lrs`` ``(epochs * steps,)`` step sizes in
     the order applied (inner step ``k`` uses ``x[k % steps]``); ``init/<path>`` the fixed initialisation;
-    ``model`` and ``dataset`` names.
+    ``model`` and ``dataset`` names; ``iterations`` the outer iterations that learned the set.
     """
     d = result.distilled
     arrays = dict(x=np.asarray(d.x, np.float32), y=np.asarray(d.labels), lrs=np.asarray(d.lrs, np.float32),
-                  model=np.asarray(result.model), dataset=np.asarray(result.dataset))
+                  model=np.asarray(result.model), dataset=np.asarray(result.dataset), iterations=np.asarray(result.config.iterations))
     if result.init_params is not None:
         for p, leaf in jax.tree_util.tree_flatten_with_path(result.init_params)[0]:
             arrays[f"init/{_path_name(p)}"] = np.asarray(leaf)
@@ -173,3 +173,41 @@ def save_artifact(path: str | os.PathLike, result: DistillResult) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **arrays)
     return path
+
+
+def load_artifact(path: str | os.PathLike, model: Model) -> DistillResult:
+    """Read a set written by :func:`save_artifact` back as a :class:`DistillResult` for ``model``.
+
+    The recipe fields the file implies are restored (steps, epochs, images per class or soft labels,
+    fixed or random init, iterations); step sizes come back exactly (stored after softplus, kept
+    as their inverse). Fixed-init files must name ``model``'s architecture and hold every one of its
+    parameters.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise JaxvizError(f"no distilled set at {path}; write one with save_artifact or `jaxviz distill --out DIR`.")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    missing = {"x", "y", "lrs", "model", "dataset"} - set(arrays)
+    if missing:
+        raise JaxvizError(f"{path} is not a distilled set: it lacks {', '.join(sorted(missing))}.")
+    if str(arrays["model"]) != model.name:
+        raise JaxvizError(f"{path} was distilled for {arrays['model']}, not {model.name}; load it with that model.")
+    x, y, lrs = arrays["x"], arrays["y"], arrays["lrs"].astype(np.float32)
+    steps = x.shape[0]
+    soft = y.ndim == 3
+    init_params = None
+    if any(k.startswith("init/") for k in arrays):
+        leaves = []
+        for p, leaf in jax.tree_util.tree_flatten_with_path(model.params)[0]:
+            key = f"init/{_path_name(p)}"
+            if key not in arrays or arrays[key].shape != leaf.shape:
+                raise JaxvizError(f"{path} has no {key} of shape {leaf.shape}: its fixed initialisation is not {model.name}'s.")
+            leaves.append(jnp.asarray(arrays[key]))
+        init_params = jax.tree.unflatten(jax.tree.structure(model.params), leaves)
+    config = DistillConfig(images_per_class=max(1, y.shape[1] // model.num_classes), num_images=y.shape[1] if soft else None,
+                           steps=steps, epochs=len(lrs) // steps, init="fixed" if init_params is not None else "random",
+                           soft_labels=soft, iterations=int(arrays.get("iterations", 0)))
+    raw = jnp.asarray(np.log(np.expm1(lrs.astype(np.float64))), jnp.float32)  # softplus's inverse
+    d = Distilled(jnp.asarray(x), jnp.asarray(y), raw)
+    return DistillResult(d, init_params, config, model.name, str(arrays["dataset"]), {}, 0.0, None, None)

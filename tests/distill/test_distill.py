@@ -16,6 +16,7 @@ from jaxviz.distill import (
     inner_train,
     kmeans_centres,
     make_outer_step,
+    load_artifact,
     random_real,
     save_artifact,
     train_fresh,
@@ -151,6 +152,13 @@ def test_soft_labels_fewer_images_than_classes_and_artifact(tmp_path):
                              jax.grad(lambda p: optax.softmax_cross_entropy(model.apply(p, xb), tb).mean())(theta))
     acc = float(np.mean(np.argmax(model.apply(theta, data.x_test), -1) == data.y_test))
     assert acc == pytest.approx(evaluate(model, r, data.x_test, data.y_test).mean, abs=1e-6)
+    # and load_artifact gives back a result that evaluates the same and keeps the recipe the file implies
+    back = load_artifact(path, model)
+    assert back.config.soft_labels and back.config.num_images == 2 and back.config.epochs == 2 and back.config.iterations == 5
+    np.testing.assert_allclose(back.distilled.lrs, r.distilled.lrs, rtol=1e-6)
+    assert evaluate(model, back, data.x_test, data.y_test).mean == pytest.approx(acc, abs=1e-6)
+    with pytest.raises(JaxvizError, match="distilled for linear"):
+        load_artifact(path, model.replace(name="other"))
 
 
 def test_nan_divergence_names_the_iteration():
