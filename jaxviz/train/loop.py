@@ -32,6 +32,7 @@ class LoopResult(NamedTuple):
     first_step: int  # the global step this call started from (0, or where it resumed)
     resumed_from: int | None  # the checkpoint step restored, if any
     seconds: float  # wall time of this call
+    monitored: dict[str, np.ndarray] | None = None  # ``monitor``'s values and their global ``step`` (this call)
 
 
 def run_loop(
@@ -49,6 +50,8 @@ def run_loop(
     checkpoint_seconds: float = 30.0,
     stop_after_steps: int | None = None,
     log_every: int = 10,
+    monitor: Callable[[int, Any], Mapping[str, float]] | None = None,
+    monitor_every: int = 0,
 ) -> LoopResult:
     """Run ``state, metrics = step(state, batches(i))`` for global steps ``i`` up to ``steps``.
 
@@ -65,6 +68,9 @@ def run_loop(
       checkpoint_every: steps between checkpoints; 0 = every ``checkpoint_seconds`` of wall time.
       stop_after_steps: end early at this global step (checkpointed), e.g. to test resuming.
       log_every: steps between host reads of the metrics (progress bar and the NaN guard).
+      monitor: ``(global step, state) -> {name: float}``, called every ``monitor_every`` steps and
+        at the end (e.g. held-out accuracy); shown on the progress bar and returned in
+        ``LoopResult.monitored``.
 
     Raises:
       TrainingDivergedError: a metric became NaN or infinite; the state of that step is not saved.
@@ -78,6 +84,7 @@ def run_loop(
     start = start or 0
     end = steps if stop_after_steps is None else min(steps, stop_after_steps)
     history: list[dict[str, float]] = []
+    watched: list[dict[str, float]] = []
     pending: list[tuple[int, Mapping[str, jax.Array]]] = []
     last_saved = resumed_from
 
@@ -117,8 +124,12 @@ def run_loop(
                 last_save_time = time.perf_counter()
             elif len(pending) >= log_every:
                 drain()
+            if monitor is not None and (i == end or (monitor_every and i % monitor_every == 0)):
+                drain()
+                watched.append({"step": i, **{k: float(v) for k, v in monitor(i, state).items()}})
             if history and not pending:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in history[-1].items()}, refresh=False)
+                shown = {**history[-1], **{k: v for k, v in (watched[-1] if watched else {}).items() if k != "step"}}
+                bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
         drain()
     except KeyboardInterrupt:
         if i > start and last_saved != i:
@@ -127,5 +138,6 @@ def run_loop(
     finally:
         bar.close()
     names = history[0].keys() if history else ()
+    monitored = {k: np.asarray([w[k] for w in watched]) for k in watched[0]} if watched else None
     return LoopResult(state, i, {k: np.asarray([h[k] for h in history]) for k in names}, start, resumed_from,
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, monitored)

@@ -73,3 +73,20 @@ def test_loop_without_checkpoints_and_with_interrupt(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_loop(step, init, interrupting, steps=30, checkpointer=ckpt, progress=False, checkpoint_every=100)
     assert ckpt.latest_step() == 7  # everything done before the interrupt is saved
+
+
+def test_monitor_sees_the_state_of_its_step_and_the_end():
+    step, init, batches, w_true = _regression()
+    seen = []
+
+    def monitor(i, state):
+        seen.append((i, np.asarray(state[0])))
+        return {"error": float(np.abs(np.asarray(state[0]) - w_true).max())}
+
+    run = run_loop(step, init, batches, steps=23, progress=False, monitor=monitor, monitor_every=10)
+    assert [i for i, _ in seen] == [10, 20, 23]
+    ten = run_loop(step, init, batches, steps=10, progress=False)  # the state after exactly 10 steps
+    np.testing.assert_array_equal(seen[0][1], np.asarray(ten.state[0]))
+    np.testing.assert_array_equal(run.monitored["step"], [10, 20, 23])
+    assert run.monitored["error"][-1] < run.monitored["error"][0] < 1.0  # least squares converges
+    assert run_loop(step, init, batches, steps=5, progress=False).monitored is None
