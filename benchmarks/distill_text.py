@@ -80,9 +80,9 @@ def main() -> None:
                            cache=args.cache_dir, progress=False)
             record("random real", n, init, soft, b, args.baseline_iterations, time.time() - t0)
         if init == "fixed":
-            table = dd.sentences_markdown(r, text.vocab, text.embeddings, data.class_names)
+            table = dd.sentences_markdown(r.distilled.x, r.distilled.labels, text.vocab, text.embeddings, data.class_names)
             sentences.append(f"### {n} sentences, fixed init, {'soft' if soft else 'hard'} labels\n\n{table}\n")
-            save_png(out / f"sentences_{n}{'_soft' if soft else ''}.png", dd.sentences_figure(r, text.vocab, text.embeddings, data.class_names))
+            save_png(out / f"sentences_{n}{'_soft' if soft else ''}.png", dd.sentences_figure(r.distilled.x, r.distilled.labels, text.vocab, text.embeddings, data.class_names))
 
     lines = [f"Full-data text CNN ({len(data.y_train)} reviews, {args.train_epochs} epochs of Adam): "
              f"{100 * full.test_accuracy:.1f}% test accuracy.", "",

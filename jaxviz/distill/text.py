@@ -21,7 +21,6 @@ import numpy as np
 from jax.typing import ArrayLike
 from matplotlib.figure import Figure
 
-from jaxviz.distill.core import DistillResult
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.viz import figure_to_array
 
@@ -96,13 +95,14 @@ def _label_text(labels: np.ndarray, class_names: Sequence[str]) -> list[str]:
     return [" ".join(f"{class_names[c]} {q[c]:.2f}" for c in np.argsort(-q, kind="stable")) for q in p]
 
 
-def _sentences(result: DistillResult, vocab: Sequence[str], embeddings: ArrayLike, class_names: Sequence[str]):
-    d = result.distilled
-    x = np.asarray(d.x)
+def _sentences(x: ArrayLike, labels: ArrayLike, vocab: Sequence[str], embeddings: ArrayLike, class_names: Sequence[str]):
+    x = np.asarray(x)
+    labels = np.asarray(labels)
     if x.ndim != 5 or x.shape[-1] != 1:
         raise ShapeError(f"a distilled text set has x of shape (steps, n, length, dim, 1); got {x.shape}.")
+    if labels.shape[:2] != x.shape[:2]:
+        raise ShapeError(f"labels must be (steps, n) classes or (steps, n, classes) logits for x of shape {x.shape}; got {labels.shape}.")
     near = nearest_words(x, vocab, embeddings, 1)
-    labels = np.asarray(d.labels)
     rows = []
     for s in range(x.shape[0]):
         for i, lab in enumerate(_label_text(labels[s], class_names)):
@@ -110,21 +110,22 @@ def _sentences(result: DistillResult, vocab: Sequence[str], embeddings: ArrayLik
     return rows
 
 
-def sentences_markdown(result: DistillResult, vocab: Sequence[str], embeddings: ArrayLike, class_names: Sequence[str]) -> str:
+def sentences_markdown(x: ArrayLike, labels: ArrayLike, vocab: Sequence[str], embeddings: ArrayLike, class_names: Sequence[str]) -> str:
     """A markdown table of a distilled text set: step, label and each sentence as its tokens' nearest words.
 
     Args:
-      result: a :class:`~jaxviz.distill.DistillResult` of a text set (``x`` ``(steps, n, length, dim, 1)``).
+      x: distilled sentences ``(steps, n, length, dim, 1)`` (``DistillResult.distilled.x``, or an artifact's ``x``).
+      labels: ``(steps, n)`` classes or ``(steps, n, classes)`` label logits (``distilled.labels``, an artifact's ``y``).
       vocab, embeddings: the words to read the tokens as (see :func:`nearest_words`).
       class_names: one name per class.
     """
     lines = ["| step | label | nearest words (mean cosine) |", "|---|---|---|"]
-    for s, lab, words, sim in _sentences(result, vocab, embeddings, class_names):
+    for s, lab, words, sim in _sentences(x, labels, vocab, embeddings, class_names):
         lines.append(f"| {s + 1} | {lab} | {' '.join(words)} ({sim.mean():.2f}) |")
     return "\n".join(lines)
 
 
-def sentences_figure(result: DistillResult, vocab: Sequence[str], embeddings: ArrayLike, class_names: Sequence[str],
+def sentences_figure(x: ArrayLike, labels: ArrayLike, vocab: Sequence[str], embeddings: ArrayLike, class_names: Sequence[str],
                      *, width: int = 110) -> np.ndarray:
     """Each distilled sentence as its nearest words, coloured by cosine similarity, as an ``(H, W, 3)`` uint8 image.
 
@@ -133,12 +134,12 @@ def sentences_figure(result: DistillResult, vocab: Sequence[str], embeddings: Ar
     probabilities for soft labels).
 
     Args:
-      result: a :class:`~jaxviz.distill.DistillResult` of a text set.
+      x, labels: a distilled text set (see :func:`sentences_markdown`).
       vocab, embeddings: the words to read the tokens as (see :func:`nearest_words`).
       class_names: one name per class.
       width: characters per line before wrapping.
     """
-    rows = _sentences(result, vocab, embeddings, class_names)
+    rows = _sentences(x, labels, vocab, embeddings, class_names)
     layout = []
     for s, lab, words, sim in rows:
         lines, line, used = [], [], 0
