@@ -1,6 +1,8 @@
 """Text dataset distillation: nearest words of token embeddings, the sentence table and figure, and a
 short distillation of real Rotten Tomatoes reviews whose outer loss must fall."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -78,3 +80,21 @@ def test_distilling_real_reviews_lowers_the_outer_loss():
     assert r.distilled.x.shape == (1, 2, 32, 50, 1)
     near = dd.nearest_words(r.distilled.x, text.vocab, text.embeddings)
     assert near.words.shape == (1, 2, 32, 1) and set(near.words.ravel()) <= set(text.vocab)
+
+
+def test_cli_distils_sentences_and_rejects_mismatched_pairs(tmp_path, capsys):
+    from jaxviz.cli.main import main
+
+    assert main(["distill", "--dataset", "rotten_tomatoes", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxviz distill: error: --model textcnn goes with --dataset rotten_tomatoes") and "Traceback" not in err
+    assert main(["distill", "--model", "textcnn", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    out = tmp_path / "o"
+    code = main(["distill", "--dataset", "rotten_tomatoes", "--model", "textcnn", "--iterations", "2", "--batch-size", "64",
+                 "--no-baseline", "--out", str(out), "--cache-dir", str(tmp_path), "--no-progress"])
+    assert code == 0
+    summary = json.loads((out / "distill.json").read_text())
+    z = np.load(out / summary["runs"][0]["artifact"])
+    assert z["x"].shape == (1, 2, 32, 50, 1) and z["y"].tolist() == [[0, 1]] and str(z["model"]) == "textcnn"
+    rows = (out / "sentences.md").read_text().splitlines()[2:]
+    assert [r.split(" | ")[1] for r in rows] == ["rotten", "fresh"] and len(rows[0].split(" | ")[2].rstrip(" |").split()) == 33  # 32 words + cosine
