@@ -10,7 +10,8 @@ ones). The reference is the same network trained on all training reviews with
 :func:`jaxviz.train.train`. Writes ``OUT/distill_text.json``, ``OUT/distill_text.md`` (tables and the
 distilled sentences as nearest words), ``OUT/sentences_<n>.png`` and ``OUT/*.npz`` artifacts.
 
-    python benchmarks/distill_text.py [--counts 2 10 20] [--iterations 300] [--extras] [--out DIR]
+    python benchmarks/distill_text.py [--counts 2 10 20] [--iterations 300] [--extras | --random-init]
+        [--lr LR --step-size-lr LR --beta1 B] [--out DIR]
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300, help="outer Adam iterations of each distilled set")
     parser.add_argument("--baseline-iterations", type=int, default=100, help="iterations learning the random real sets' step sizes")
     parser.add_argument("--extras", action="store_true", help="also soft labels (all counts) and random init (the middle count)")
+    parser.add_argument("--random-init", action="store_true", help="only random initialisations (hard labels, every count)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate of the sentences (default: DistillConfig's)")
+    parser.add_argument("--step-size-lr", type=float, default=None, help="Adam learning rate of the step sizes (default: DistillConfig's)")
+    parser.add_argument("--beta1", type=float, default=None, help="Adam's beta1 (default: DistillConfig's)")
     parser.add_argument("--train-epochs", type=int, default=20, help="epochs of the full-data model")
     parser.add_argument("--out", default="benchmarks/results/distill_text")
     parser.add_argument("--cache-dir", default=None)
@@ -62,14 +67,15 @@ def main() -> None:
         print(f"{kind:12s} n={n:2d} {init:6s} {'soft' if soft else 'hard'}: {ev.mean:.4f} +/- {ev.std:.4f} ({seconds:.0f} s)", flush=True)
         return row
 
-    plans = [(n, "fixed", False) for n in args.counts]
-    if args.extras:
+    plans = [(n, "random" if args.random_init else "fixed", False) for n in args.counts]
+    if args.extras and not args.random_init:
         plans += [(n, "fixed", True) for n in args.counts]
         plans.append((args.counts[len(args.counts) // 2], "random", False))
     sentences = []
     for n, init, soft in plans:
         cfg = dd.DistillConfig(images_per_class=max(1, n // 2), num_images=n if soft else None, soft_labels=soft, steps=1, epochs=3,
                                init=init, iterations=args.iterations, num_inits=4, inits_per_pass=1)
+        cfg = cfg._replace(**{k: v for k, v in dict(lr=args.lr, step_size_lr=args.step_size_lr, beta1=args.beta1).items() if v is not None})
         t0 = time.time()
         r = dd.distill(model, data, cfg, cache=args.cache_dir, progress=False)
         record("distilled", n, init, soft, r, args.iterations, time.time() - t0)
