@@ -24,6 +24,8 @@ from matplotlib.figure import Figure
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.viz import figure_to_array
 
+_MAX_SCORES = 2**25  # cosine scores held at once (128 MiB of float32): 83 tokens at a time against all 400,000 GloVe words
+
 
 class NearestWords(NamedTuple):
     """The ``k`` most cosine-similar vocabulary words of each token embedding, most similar first.
@@ -80,7 +82,10 @@ def nearest_words(x: ArrayLike, vocab: Sequence[str], embeddings: ArrayLike, k: 
         raise JaxvizError(f"k must be between 1 and the vocabulary size {len(vocab)}; got {k}.")
     unit = e / jnp.maximum(jnp.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
     lead = x.shape[:-1]
-    sim, idx, norms = (np.asarray(a) for a in _top_k(x.reshape(-1, x.shape[-1]), unit, k))
+    flat = x.reshape(-1, x.shape[-1])
+    chunk = max(1, _MAX_SCORES // len(vocab))  # bound the (tokens, vocab) similarity matrix of one call
+    parts = [_top_k(flat[i : i + chunk], unit, k) for i in range(0, flat.shape[0], chunk)]
+    sim, idx, norms = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(3))
     words = np.asarray(vocab, dtype=object)[idx]
     return NearestWords(words.reshape(*lead, k), idx.reshape(*lead, k).astype(np.int32), sim.reshape(*lead, k), norms.reshape(lead))
 

@@ -98,3 +98,14 @@ def test_cli_distils_sentences_and_rejects_mismatched_pairs(tmp_path, capsys):
     assert z["x"].shape == (1, 2, 32, 50, 1) and z["y"].tolist() == [[0, 1]] and str(z["model"]) == "textcnn"
     rows = (out / "sentences.md").read_text().splitlines()[2:]
     assert [r.split(" | ")[1] for r in rows] == ["rotten", "fresh"] and len(rows[0].split(" | ")[2].rstrip(" |").split()) == 33  # 32 words + cosine
+
+
+def test_nearest_words_in_chunks_matches_one_pass(embeddings, monkeypatch):
+    from jaxviz.distill import text
+
+    x = np.random.default_rng(1).normal(size=(7, 50)).astype(np.float32)
+    whole = dd.nearest_words(x, VOCAB, embeddings, k=3)
+    monkeypatch.setattr(text, "_MAX_SCORES", 2 * len(VOCAB))  # two tokens per call: four calls
+    parts = dd.nearest_words(x, VOCAB, embeddings, k=3)
+    np.testing.assert_array_equal(parts.indices, whole.indices)
+    np.testing.assert_allclose(parts.similarity, whole.similarity, rtol=1e-6)
