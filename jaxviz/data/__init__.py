@@ -1,4 +1,4 @@
-"""Data that works offline: data sets, bundled photos, image files, resizing and batching."""
+"""Data that works offline: data sets, bundled photos, image files, resizing and batching, and review text as GloVe matrices."""
 
 from jaxviz.data.datasets import (
     CIFAR10_CLASSES,
@@ -28,6 +28,15 @@ from jaxviz.data.images import (
     to_grey,
     to_rgb,
 )
+from jaxviz.data.text import (
+    SENTIMENT_CLASSES,
+    TextDataset,
+    load_rotten_tomatoes,
+    read_glove_vectors,
+    read_glove_words,
+    read_reviews,
+    tokenize,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -37,8 +46,10 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "PHOTOS",
     "RESIZE_METHODS",
+    "SENTIMENT_CLASSES",
     "SOURCES",
     "TEXTURES",
+    "TextDataset",
     "DataFormatError",
     "Dataset",
     "batches",
@@ -48,10 +59,15 @@ __all__ = [
     "load_fashion_mnist",
     "load_image",
     "load_mnist5k",
+    "load_rotten_tomatoes",
     "load_tfds",
     "photo",
+    "read_glove_vectors",
+    "read_glove_words",
     "read_idx",
+    "read_reviews",
     "resize",
     "to_grey",
     "to_rgb",
+    "tokenize",
 ]

@@ -6,7 +6,8 @@ and :func:`train_fresh` measure what they teach; :func:`random_real` and :func:`
 the baselines' starting images; :func:`save_artifact` writes the set as a plain ``.npz`` (:func:`load_artifact` reads it back).
 :mod:`jaxviz.distill.baselines` has the rest of Wang et al.'s Table 1 (mean images, optimised real,
 k-NN, herding, :func:`table1`) and the cross-architecture protocol; :mod:`jaxviz.distill.figures`
-draws distilled sets, soft labels and accuracy curves.
+draws distilled sets, soft labels and accuracy curves; :mod:`jaxviz.distill.text` reads distilled
+sentences (text dataset distillation) as their nearest real words.
 """
 
 from jaxviz.distill.baselines import (
@@ -40,6 +41,7 @@ from jaxviz.distill.core import (
 )
 from jaxviz.distill.evaluate import Evaluation, evaluate, kmeans_centres, load_artifact, random_real, save_artifact, train_fresh
 from jaxviz.distill.figures import accuracy_curve, distilled_figure, soft_label_figure
+from jaxviz.distill.text import NearestWords, nearest_words, sentences_figure, sentences_markdown
 
 __all__ = [
     "INITS", "METHODS", "PAPER_MNIST", "STEP_SIZE_GRID", "CrossArchitecture", "DistillConfig", "DistillResult", "Distilled",
@@ -47,4 +49,5 @@ __all__ = [
     "distilled_figure", "evaluate", "herding", "herding_images", "initial_distilled", "initial_labels", "inner_train",
     "kmeans_centres", "knn_accuracy", "load_artifact", "make_outer_step", "mean_images", "random_real", "save_artifact", "soft_cross_entropy",
     "soft_label_figure", "table1", "table1_markdown", "train_baseline", "train_fresh",
+    "NearestWords", "nearest_words", "sentences_figure", "sentences_markdown",
 ]

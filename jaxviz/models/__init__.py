@@ -7,11 +7,11 @@ from jaxviz.models.registry import MODELS, PRETRAINED, TRAINABLE, get_model
 from jaxviz.models.squeezenet import squeezenet
 from jaxviz.models.vgg import VGG, load_hed_vgg16, load_keras_h5, load_torchvision_safetensors, vgg, vgg16, vgg19
 from jaxviz.models.weights import load_array_pickle, random_weights
-from jaxviz.models.zoo import ConvNet, LeNet, convnet, lenet
+from jaxviz.models.zoo import ConvNet, LeNet, TextCNN, convnet, lenet, textcnn
 
 __all__ = [
     "MODELS", "PRETRAINED", "TRAINABLE", "ConvNet", "LeNet", "Model", "Taps", "caffe_deprocess",
     "caffe_preprocess", "convnet", "from_function", "from_functions", "from_linen", "from_nnx",
     "get_model", "imagenet_class_names", "lenet", "load_array_pickle", "squeezenet", "VGG", "load_hed_vgg16",
-    "load_keras_h5", "load_torchvision_safetensors", "random_weights", "vgg", "vgg16", "vgg19",
+    "load_keras_h5", "load_torchvision_safetensors", "random_weights", "vgg", "vgg16", "vgg19", "TextCNN", "textcnn",
 ]

@@ -5,9 +5,14 @@
 * :class:`ConvNet` -- the 3-block ConvNet of Zhao et al., "Dataset Condensation with Gradient
   Matching" (2021) and its successors: [conv 3x3 (width 128), instance norm, ReLU, 2x2 average
   pooling] x 3, then a linear classifier.
+* :class:`TextCNN` -- the sentence CNN of Kim, "Convolutional Neural Networks for Sentence
+  Classification" (EMNLP 2014), as used for text dataset distillation by Sucholutsky & Schonlau,
+  "Soft-Label Dataset Distillation and Text Dataset Distillation" (IJCNN 2021): convolutions of
+  several widths over a sequence of word vectors, max-over-time pooling, a linear classifier.
 
-Both accept 28x28x1 and 32x32x3 inputs; :func:`lenet` and :func:`convnet` return them wrapped in
-the library's :class:`~jaxviz.models.contract.Model` contract with fresh weights.
+LeNet and ConvNet accept 28x28x1 and 32x32x3 inputs, TextCNN ``(length, embedding_dim, 1)`` word-vector
+matrices (:func:`jaxviz.data.load_rotten_tomatoes`); :func:`lenet`, :func:`convnet` and :func:`textcnn`
+return them wrapped in the library's :class:`~jaxviz.models.contract.Model` contract with fresh weights.
 """
 
 from __future__ import annotations
@@ -82,6 +87,30 @@ class ConvNet(nnx.Module):
         return taps("logits", self.fc(h.reshape(h.shape[0], -1)))
 
 
+class TextCNN(nnx.Module):
+    """Kim (2014)'s sentence CNN: for each width ``w``, ``filters`` ReLU convolutions of ``w`` consecutive
+    word vectors (each a linear map of the window's ``w * embedding_dim`` numbers, so a batch of
+    initialisations is a batched matrix product rather than a grouped convolution), max over time,
+    then one linear layer on the concatenated maxima. Kim's dropout and weight-norm constraint are left
+    out: the network is one pure function in training and evaluation, as unrolled distillation wants.
+    """
+
+    def __init__(self, embedding_dim: int, num_classes: int, *, widths: Sequence[int] = (3, 4, 5), filters: int = 50, rngs: nnx.Rngs):
+        self.widths = tuple(int(w) for w in widths)
+        self.convs = nnx.List([nnx.Linear(w * embedding_dim, filters, rngs=rngs) for w in self.widths])
+        self.fc = nnx.Linear(len(self.widths) * filters, num_classes, rngs=rngs)
+
+    def __call__(self, x, taps: Taps):
+        b, length, dim, _ = x.shape
+        x = x.reshape(b, length, dim)
+        pooled = []
+        for w, conv in zip(self.widths, self.convs):
+            windows = jnp.concatenate([x[:, i : length - w + 1 + i] for i in range(w)], axis=-1)  # (b, length - w + 1, w * dim)
+            pooled.append(taps(f"conv{w}", jax.nn.relu(conv(windows))).max(axis=1))
+        h = taps("pool", jnp.concatenate(pooled, axis=-1))
+        return taps("logits", self.fc(h))
+
+
 _SIZES = {(28, 1), (32, 3), (28, 3), (32, 1)}
 
 
@@ -109,3 +138,37 @@ def lenet(input_shape: Sequence[int] = (28, 28, 1), num_classes: int = 10, *, cl
 def convnet(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10, *, class_names=None, key=None, width: int = 128) -> Model:
     """The 3-block ConvNet (Zhao et al. 2021) as a :class:`Model` with fresh weights from ``key``."""
     return _small_model(ConvNet, "convnet", tuple(input_shape), num_classes, class_names, key, width=width)
+
+
+def textcnn(input_shape: Sequence[int] = (32, 50, 1), num_classes: int = 2, *, class_names=None, key=None,
+            widths: Sequence[int] = (3, 4, 5), filters: int = 50) -> Model:
+    """Kim (2014)'s sentence CNN (:class:`TextCNN`) as a :class:`Model` with fresh weights from ``key``.
+
+    Args:
+      input_shape: ``(length, embedding_dim, 1)``: one word vector per row, as
+        :func:`jaxviz.data.load_rotten_tomatoes` gives them.
+      num_classes: classes (ignored when ``class_names`` is given).
+      class_names: one name per class.
+      key: where the weights come from (default ``key(0)``).
+      widths: convolution widths in tokens (Kim: 3, 4, 5).
+      filters: convolutions per width (Kim: 100).
+
+    Layers: ``conv{w}`` ``(B, length - w + 1, filters)`` after ReLU, ``pool`` ``(B, len(widths) * filters)``
+    (max over time), ``logits``.
+    """
+    input_shape = tuple(int(s) for s in input_shape)
+    widths = tuple(int(w) for w in widths)
+    if len(input_shape) != 3 or input_shape[2] != 1 or not widths or min(widths) < 1 or input_shape[0] < max(widths) or filters < 1:
+        raise ShapeError(f"textcnn takes input_shape (length, embedding_dim, 1) with length >= the widest convolution, widths >= 1 and "
+                         f"filters >= 1; got input_shape {input_shape}, widths {widths}, filters {filters}.")
+    if class_names is not None:
+        class_names = tuple(class_names)
+        num_classes = len(class_names)
+
+    def build(k):
+        return TextCNN(input_shape[1], num_classes, widths=widths, filters=filters, rngs=nnx.Rngs(k))
+
+    key = jax.random.key(0) if key is None else key
+    model = model_from_module(nnx.eval_shape(lambda: build(key)), name="textcnn", input_shape=input_shape, class_names=class_names,
+                              build=build)
+    return model.replace(params=jax.jit(model.init)(key))
