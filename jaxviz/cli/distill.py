@@ -33,6 +33,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="real images per iteration (default: DistillConfig's)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate of the images and labels (default: DistillConfig's)")
     parser.add_argument("--step-size-lr", type=float, default=None, help="Adam learning rate of the step sizes (default: DistillConfig's)")
+    parser.add_argument("--eval-every", type=int, default=500, help="test accuracy of the current set every N iterations, on the "
+                        "progress bar and in distill.json's test_curve; 0: only at the end (default: %(default)s)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baselines (random real images and Table 1)")
     parser.add_argument("--table-sets", type=int, default=None, help="random real sets for Table 1's random/optimised real rows "
                         "(default: 20, 5 with --quick)")
@@ -72,9 +74,11 @@ def run(args) -> int:
     sets = args.table_sets if args.table_sets is not None else (5 if args.quick else 20)
     if sets < 1:
         raise JaxvizError(f"--table-sets must be at least 1; got {sets}.")
+    if args.eval_every < 0:
+        raise JaxvizError(f"--eval-every must be 0 (only at the end) or a positive number of iterations; got {args.eval_every}.")
     table = None if args.no_baseline or text is not None else dict(num_sets=sets, num_inits=10)
     summary = study(report, out, model, data, config, baseline=not args.no_baseline, cache=args.cache_dir,
-                    progress=not args.no_progress, table=table)
+                    progress=not args.no_progress, table=table, eval_every=args.eval_every)
     if text is not None:
         z = np.load(out / summary["runs"][0]["artifact"])
         words = sentences_markdown(z["x"], z["y"], text.vocab, text.embeddings, data.class_names)

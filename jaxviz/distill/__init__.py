@@ -40,7 +40,7 @@ from jaxviz.distill.core import (
     soft_cross_entropy,
 )
 from jaxviz.distill.evaluate import Evaluation, evaluate, kmeans_centres, load_artifact, random_real, save_artifact, train_fresh
-from jaxviz.distill.figures import accuracy_curve, distilled_figure, soft_label_figure
+from jaxviz.distill.figures import accuracy_curve, distilled_figure, soft_label_figure, training_curve
 from jaxviz.distill.text import NearestWords, nearest_words, sentences_figure, sentences_markdown
 
 __all__ = [
@@ -48,6 +48,6 @@ __all__ = [
     "Evaluation", "Table1", "TrainedBaseline", "accuracy_curve", "check_config", "cross_architecture", "distill",
     "distilled_figure", "evaluate", "herding", "herding_images", "initial_distilled", "initial_labels", "inner_train",
     "kmeans_centres", "knn_accuracy", "load_artifact", "make_outer_step", "mean_images", "random_real", "save_artifact", "soft_cross_entropy",
-    "soft_label_figure", "table1", "table1_markdown", "train_baseline", "train_fresh",
+    "soft_label_figure", "table1", "table1_markdown", "train_baseline", "train_fresh", "training_curve",
     "NearestWords", "nearest_words", "sentences_figure", "sentences_markdown",
 ]

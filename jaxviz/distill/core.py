@@ -36,6 +36,7 @@ from jaxviz.models.contract import Model
 from jaxviz.train import Checkpointer, cache_dir, run_id, run_loop
 
 INITS = ("fixed", "random")
+EVAL_INITS = 4  # fresh initialisations behind the test accuracy shown during a random-init run
 
 
 class DistillConfig(NamedTuple):
@@ -127,6 +128,7 @@ class DistillResult(NamedTuple):
     seconds: float
     resumed_from: int | None
     checkpoint_dir: str | None
+    test_history: dict[str, np.ndarray] | None = None  # {"step", "test_accuracy"} every ``eval_every`` iterations of this call
 
 
 def soft_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
@@ -310,6 +312,8 @@ def distill(
     progress: bool = True,
     stop_after_steps: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    test: tuple[Any, Any] | None = None,
+    eval_every: int = 500,
 ) -> DistillResult:
     """Distil ``data`` into ``config.steps`` batches of synthetic images for ``model`` (Wang et al. 2018).
 
@@ -326,6 +330,10 @@ def distill(
       stop_after_steps: end early at this outer iteration (checkpointed), e.g. to test resuming.
       mesh: shard the random initialisations over this mesh's first axis (see :func:`make_outer_step`);
         under ``jax.distributed`` a mesh over every host's devices spreads them across hosts.
+      test: held-out ``(x, y)``: every ``eval_every`` iterations and at the end, the current set's
+        accuracy under protocol (a) (:func:`~jaxviz.distill.evaluate`; the mean over
+        ``EVAL_INITS`` fresh initialisations with ``init="random"``) is shown on the progress bar
+        and kept in ``DistillResult.test_history``.
 
     Returns:
       a :class:`DistillResult`.
@@ -354,13 +362,21 @@ def distill(
                     images=_fingerprint(d0.x) if images is not None else None)
     ckpt_dir = cache_dir(cache) / "checkpoints" / f"distill-{model.name}-{data.name}-{run_id(**identity)}" if checkpoint else None
     ckpt = Checkpointer(ckpt_dir) if checkpoint else None
+    watch = None
+    if test is not None:
+        from jaxviz.distill.evaluate import evaluate  # evaluate builds on this module
+
+        def watch(i, state):
+            now = DistillResult(state[0], init_params, config, model.name, data.name, {}, 0.0, None, None)
+            return {"test_accuracy": evaluate(model, now, *test, num_inits=EVAL_INITS).mean}
     try:
         run = run_loop(step, (d0, opt_state), batches, steps=config.iterations, checkpointer=ckpt, meta=identity,
                        expect=dict(model=model.name, dataset=data.name), desc=f"distill {data.name} for {model.name}",
-                       progress=progress, checkpoint_seconds=config.checkpoint_seconds, stop_after_steps=stop_after_steps)
+                       progress=progress, checkpoint_seconds=config.checkpoint_seconds, stop_after_steps=stop_after_steps,
+                       monitor=watch, monitor_every=eval_every)
     finally:
         if ckpt is not None:
             ckpt.close()
     d, _ = run.state
     return DistillResult(d, init_params, config, model.name, data.name, run.history, run.seconds, run.resumed_from,
-                         None if ckpt_dir is None else str(ckpt_dir))
+                         None if ckpt_dir is None else str(ckpt_dir), run.monitored)

@@ -1,6 +1,6 @@
 """Figures of distilled sets: images per inner step with their learned step sizes (Wang et al. 2018,
 Figs. 2 and 3), soft labels as each image's top-3 classes, and accuracy against the number of
-distilled images (Sucholutsky & Schonlau 2021, Fig. 3). Each returns an ``(H, W, 3)`` uint8 array
+distilled images (Sucholutsky & Schonlau 2021, Fig. 3), and a run's training curve. Each returns an ``(H, W, 3)`` uint8 array
 rendered with matplotlib's Agg canvas (no pyplot)."""
 
 from __future__ import annotations
@@ -95,5 +95,34 @@ def accuracy_curve(runs: Sequence[Mapping], *, title: str = "test accuracy vs di
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return figure_to_array(fig)
+
+
+def training_curve(result: DistillResult, *, window: int = 50) -> np.ndarray:
+    """The outer loss and real-minibatch accuracy of a run (moving average over ``window`` iterations)
+    and, when the run was given a test split, its test accuracy every ``eval_every`` iterations."""
+    h = result.history
+    if not h or len(h.get("loss", ())) == 0:
+        raise JaxvizError("this run has no training history (it was restored complete from its checkpoint); "
+                          "the curve covers the iterations run in one call.")
+    n = len(h["loss"])
+    steps = (result.resumed_from or 0) + np.arange(1, n + 1)
+    w = max(1, min(window, n))
+
+    def smooth(v):
+        return np.convolve(np.asarray(v, float), np.ones(w) / w, mode="valid")
+
+    fig = Figure(figsize=(7, 3), dpi=100)
+    loss_ax, acc_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    loss_ax.plot(steps[w - 1:], smooth(h["loss"]))
+    loss_ax.set(xlabel="outer iteration", ylabel="outer loss (real minibatch)")
+    acc_ax.plot(steps[w - 1:], 100 * smooth(h["acc"]), label="real minibatch")
+    if result.test_history is not None:
+        acc_ax.plot(result.test_history["step"], 100 * result.test_history["test_accuracy"], "o-", label="test split")
+    acc_ax.set(xlabel="outer iteration", ylabel="accuracy after the inner run (%)")
+    acc_ax.legend(fontsize=7)
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return figure_to_array(fig)

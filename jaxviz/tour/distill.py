@@ -10,7 +10,17 @@ import jax
 import numpy as np
 
 from jaxviz.data import Dataset
-from jaxviz.distill import DistillConfig, distill, distilled_figure, evaluate, random_real, save_artifact, soft_label_figure, table1
+from jaxviz.distill import (
+    DistillConfig,
+    distill,
+    distilled_figure,
+    evaluate,
+    random_real,
+    save_artifact,
+    soft_label_figure,
+    table1,
+    training_curve,
+)
 from jaxviz.models import Model
 from jaxviz.tour.core import TourContext
 from jaxviz.viz import Report
@@ -26,14 +36,18 @@ TABLE_FULL = dict(num_sets=20, num_inits=10)
 
 
 def study(report: Report, out: Path, model: Model, data: Dataset, config: DistillConfig, *, baseline: bool = True,
-          cache=None, progress: bool = True, num_inits: int = 10, table: dict | None = None) -> dict:
+          cache=None, progress: bool = True, num_inits: int = 10, table: dict | None = None, eval_every: int | None = None) -> dict:
     """Distil, evaluate under protocol (a), optionally run the random-real baseline and Table 1; add a section.
+
+    With ``eval_every``, the distilled run's test accuracy is measured every so many iterations (shown
+    on the progress bar, drawn with the training curve and returned as the run's ``"test_curve"``).
 
     Returns:
       ``{"runs": [...]}`` (one entry per set shown) and, with ``table`` (keyword arguments of
       :func:`~jaxviz.distill.table1`) and hard labels, ``"table": {"rows", "markdown"}``.
     """
-    result = distill(model, data, config, cache=cache, progress=progress)
+    watch = {} if eval_every is None else dict(test=(data.x_test, data.y_test), eval_every=eval_every)
+    result = distill(model, data, config, cache=cache, progress=progress, **watch)
     runs = [(f"distilled ({'soft' if config.soft_labels else 'hard'} labels)", result)]
     if baseline and not config.soft_labels:  # soft labels have no real-image counterpart
         base = random_real(data, np.asarray(result.distilled.labels), seed=config.seed)
@@ -54,6 +68,8 @@ def study(report: Report, out: Path, model: Model, data: Dataset, config: Distil
                         "epochs": config.epochs, "soft_labels": config.soft_labels, "test_accuracy": ev.mean,
                         "test_accuracy_std": ev.std, "baseline": r is not result,
                         "artifact": str(artifact.relative_to(out))})
+        if r.test_history is not None:
+            entries[-1]["test_curve"] = {k: v.tolist() for k, v in r.test_history.items()}
     section = report.section(
         "Dataset distillation",
         f"Wang et al. (2018): {model.name} on {data.name}, {config.init} initialisation; {config.iterations} outer Adam "
@@ -64,6 +80,8 @@ def study(report: Report, out: Path, model: Model, data: Dataset, config: Distil
     if config.soft_labels:
         section.figure(soft_label_figure(result, data.class_names), "each distilled image's top-3 learned label probabilities",
                        name=f"soft-labels-{model.name}-{data.name}")
+    if len(result.history.get("loss", ())):  # a run restored complete from its checkpoint has no history
+        section.figure(training_curve(result), "outer loss and accuracy during distillation", name=f"curve-{model.name}-{data.name}")
     section.table(rows)
     summary = {"runs": entries}
     if table is not None and not config.soft_labels:

@@ -15,6 +15,8 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert err.startswith("jaxviz distill: error: images_per_class must be at least 1") and "Traceback" not in err
     assert main(["distill", "--dataset", "digits", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
     assert "28 or 32 px" in capsys.readouterr().err
+    assert main(["distill", "--eval-every", "-1", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    assert "--eval-every must be 0" in capsys.readouterr().err
 
 
 def test_tiny_run_writes_an_artifact_that_reproduces_its_accuracy(tmp_path):
@@ -22,7 +24,7 @@ def test_tiny_run_writes_an_artifact_that_reproduces_its_accuracy(tmp_path):
     from jaxviz.models import lenet
 
     out = tmp_path / "o"
-    code = main(["distill", "--iterations", "2", "--batch-size", "64", "--no-baseline", "--out", str(out),
+    code = main(["distill", "--iterations", "2", "--batch-size", "64", "--no-baseline", "--eval-every", "1", "--out", str(out),
                  "--cache-dir", str(tmp_path), "--no-progress"])
     runs = json.loads((out / "distill.json").read_text())["runs"]
     assert code == 0 and len(runs) == 1 and (out / "index.html").is_file()
@@ -39,3 +41,5 @@ def test_tiny_run_writes_an_artifact_that_reproduces_its_accuracy(tmp_path):
     data = load_dataset("mnist5k")
     acc = float(np.mean(np.argmax(model.apply(theta, data.x_test), -1) == data.y_test))
     assert abs(acc - runs[0]["test_accuracy"]) < 1e-6
+    curve = runs[0]["test_curve"]  # measured while distilling; the last point is the final set
+    assert curve["step"] == [1, 2] and abs(curve["test_accuracy"][-1] - acc) < 1e-6
