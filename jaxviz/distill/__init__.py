@@ -13,7 +13,6 @@ both measured on held-out networks (:func:`split_pool`, :func:`evaluate_pool`).
 """
 
 from jaxviz.distill.adapt import ADAPT, Adaptation, adaptation, finetune, upscale
-
 from jaxviz.distill.baselines import (
     METHODS,
     PAPER_MNIST,
@@ -55,7 +54,7 @@ from jaxviz.distill.evaluate import (
     train_fresh,
 )
 from jaxviz.distill.figures import accuracy_curve, adaptation_figure, distilled_figure, poisoning_figure, soft_label_figure
-from jaxviz.distill.poison import POISON, Poisoning, PoisonEffect, poison_effect, poisoning
+from jaxviz.distill.poison import POISON, PoisonEffect, Poisoning, poison_effect, poisoning
 from jaxviz.distill.pools import Pool, check_attack, network_fingerprints, pool_accuracy, pool_params, pretrained_pool, split_pool
 
 __all__ = [

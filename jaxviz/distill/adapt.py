@@ -28,7 +28,7 @@ from jaxviz.distill.baselines import train_baseline
 from jaxviz.distill.core import DistillConfig, DistillResult, distill, initial_labels
 from jaxviz.distill.evaluate import evaluate_pool, held_out_params, random_real
 from jaxviz.distill.pools import Pool, pool_accuracy, pool_params
-from jaxviz.errors import JaxvizError, ShapeError
+from jaxviz.errors import JaxvizError
 from jaxviz.models.contract import Model
 
 # Wang et al.'s adaptation recipe: 1 image per class per step, 10 steps x 3 epochs (100 images).
@@ -156,12 +156,3 @@ def rows_markdown(rows: Sequence[Mapping], columns: Sequence[str] = ("method", "
     lines += ["| " + " | ".join(cell(r, c) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
-
-def check_source(model: Model, data: Dataset, source: Dataset) -> None:
-    """Raise :class:`~jaxviz.errors.ShapeError` unless ``source`` (the pretraining set) fits ``model`` and ``data``'s classes."""
-    if tuple(source.x_train.shape[1:]) != tuple(model.input_shape):
-        raise ShapeError(f"{model.name} takes {model.input_shape} images; the pretraining set {source.name} has {source.x_train.shape[1:]} "
-                         "(upscale it with jaxviz.distill.upscale).")
-    if len(source.class_names) != len(data.class_names):
-        raise ShapeError(f"{source.name} has {len(source.class_names)} classes and {data.name} {len(data.class_names)}; adaptation "
-                         "keeps the classifier, so they need the same classes.")

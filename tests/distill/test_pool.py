@@ -17,16 +17,15 @@ from jaxviz.distill import (
     evaluate_pool,
     initial_distilled,
     inner_train,
-    pool_indices,
     poison_effect,
     poisoning,
+    pool_indices,
     pretrained_pool,
     split_pool,
     upscale,
 )
 from jaxviz.errors import JaxvizError, ShapeError, TargetError
 from jaxviz.models import Model, lenet
-
 
 
 def linear(h=4, w=4, k=3):
