@@ -77,6 +77,10 @@ def run(args) -> int:
     if config.init == "pool" and config.soft_labels:
         raise JaxvizError("--init pool and --poison compare hard-label sets with real images; drop --soft-labels.")
     check_config(config)
+    if config.init == "pool":
+        from jaxviz.tour.distill_pool import check_pool_split
+
+        check_pool_split(args.pool_size, args.held_out, config.num_inits, attack, args.pretrain_on, args.dataset)
     data = load_dataset(args.dataset)
     if attack is not None and max(attack) >= len(data.class_names):
         raise JaxvizError(f"--poison {args.poison}: {data.name} has classes 0..{len(data.class_names) - 1}.")

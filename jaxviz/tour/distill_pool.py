@@ -30,6 +30,16 @@ from jaxviz.viz import Report
 POOL_STEPS = 200  # default pretraining length: about this many minibatches of 128 per network
 
 
+def check_pool_split(pool_size: int, held_out: int, num_inits: int, attack=None, pretrain_on: str | None = None,
+                     dataset: str | None = None) -> None:
+    """Raise :class:`~jaxviz.errors.JaxvizError` for a pool split or poisoning setup :func:`pool_study` cannot run."""
+    if not 1 <= held_out < pool_size or pool_size - held_out < num_inits:
+        raise JaxvizError(f"a pool of {pool_size} with {held_out} held out leaves {pool_size - held_out} networks to distil on; it needs "
+                          f"held_out >= 1 and at least num_inits ({num_inits}) left.")
+    if attack is not None and pretrain_on not in (None, dataset):
+        raise JaxvizError("poisoning attacks networks trained on the distilled data set itself; drop --pretrain-on.")
+
+
 def pretraining_set(name: str, data: Dataset) -> Dataset:
     """The data set ``name`` in ``data``'s image size (smaller images upscaled into MNIST's layout); same classes."""
     source = data if name == data.name else load_dataset(name)
@@ -52,11 +62,7 @@ def pool_study(report: Report, out: Path, model: Model, data: Dataset, config: D
     Returns:
       ``{"runs": [...], "adaptation" | "poisoning": {"rows", "markdown", ...}}``.
     """
-    if not 1 <= held_out < pool_size or pool_size - held_out < config.num_inits:
-        raise JaxvizError(f"a pool of {pool_size} with {held_out} held out leaves {pool_size - held_out} networks to distil on; it needs "
-                          f"held_out >= 1 and at least num_inits ({config.num_inits}) left.")
-    if attack is not None and pretrain_on not in (None, data.name):
-        raise JaxvizError("poisoning attacks networks trained on the distilled data set itself; drop --pretrain-on.")
+    check_pool_split(pool_size, held_out, config.num_inits, attack, pretrain_on, data.name)
     source = pretraining_set(pretrain_on or data.name, data)
     epochs = pretrain_epochs or max(1, math.ceil(POOL_STEPS * 128 / len(source.y_train)))
     pool = pretrained_pool(model, source, pool_size, epochs=epochs, cache=cache, progress=progress)
