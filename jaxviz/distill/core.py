@@ -376,7 +376,7 @@ def distill(
         raise JaxvizError("init='pool' needs pool=... (pretrained networks, e.g. jaxviz.distill.pretrained_pool) and a pool "
                           f"needs init='pool'; got init={config.init!r} and pool={'given' if pool is not None else 'None'}.")
     if pool is not None:
-        pool = pool_params(model, pool, at_least=config.num_inits)
+        pool = jax.tree.map(jnp.asarray, pool_params(model, pool, at_least=config.num_inits))
     if attack is not None:
         attack = check_attack(attack, k)
     d0 = initial_distilled(config, data, k, images, labels)

@@ -180,7 +180,7 @@ def pretrained_pool(model: Model, data: Dataset, size: int, *, epochs: int = 3, 
                        progress=progress, checkpoint_seconds=checkpoint_seconds)
     finally:
         ckpt.close()
-    params = run.state[0]
+    params = jax.tree.map(jnp.asarray, run.state[0])  # a restored checkpoint holds NumPy arrays
     return Pool(params, model.name, data.name, np.asarray(pool_accuracy(model, params, data.x_test, data.y_test)), seed,
                 tuple(range(size)))
 
