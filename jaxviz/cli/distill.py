@@ -5,7 +5,12 @@ distilled set and of random real images trained the same way, and Wang et al.'s 
 baseline at the same image count: "runs" and "table") and OUT/index.html. Interrupted runs
 resume from their checkpoint when the same command is run again. Text (Sucholutsky & Schonlau 2021):
 `--dataset rotten_tomatoes --model textcnn` distils synthetic sentences of GloVe vectors for Kim's
-text CNN and shows them as their nearest real words (OUT/sentences.md); Table 1 is for images only."""
+text CNN and shows them as their nearest real words (OUT/sentences.md); Table 1 is for images only.
+
+With --init pool a pool of networks is pretrained (on --pretrain-on, upscaled if smaller: Wang et al.'s
+adaptation) and distilled on; --poison A:B instead makes networks pretrained on --dataset classify
+class A as B after the learned step (malicious data poisoning). Both measure on held-out networks of
+the pool and write "adaptation" or "poisoning" rows to OUT/distill.json."""
 
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dataset", default="mnist5k", help="mnist5k, fashion_mnist, digits, or rotten_tomatoes (reviews as "
                         "GloVe matrices, with --model textcnn) (default: %(default)s)")
     parser.add_argument("--model", default="lenet", choices=("lenet", "convnet", "textcnn"), help="architecture (default: %(default)s)")
-    parser.add_argument("--init", default="fixed", choices=("fixed", "random"), help="one fixed initialisation or fresh random ones each iteration")
+    parser.add_argument("--init", default="fixed", choices=("fixed", "random", "pool"), help="one fixed initialisation, fresh random ones each "
+                        "iteration, or networks sampled from a pool of pretrained ones")
     parser.add_argument("--images-per-class", type=int, default=1, help="distilled images per class and step (default: %(default)s)")
     parser.add_argument("--soft-labels", action="store_true", help="learn a label distribution per image")
     parser.add_argument("--num-images", type=int, default=None, help="with --soft-labels: images per step (may be fewer than the classes)")
@@ -35,6 +41,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--step-size-lr", type=float, default=None, help="Adam learning rate of the step sizes (default: DistillConfig's)")
     parser.add_argument("--eval-every", type=int, default=500, help="test accuracy of the current set every N iterations, on the "
                         "progress bar and in distill.json's test_curve; 0: only at the end (default: %(default)s)")
+    parser.add_argument("--pretrain-on", default=None, help="--init pool: the data set the pool is pretrained on, e.g. digits "
+                        "(upscaled to the model's size; default: --dataset)")
+    parser.add_argument("--poison", default=None, metavar="A:B", help="distil images whose learned steps make networks pretrained on "
+                        "--dataset classify class A as class B (implies --init pool)")
+    parser.add_argument("--pool-size", type=int, default=16, help="pretrained networks in the pool (default: %(default)s)")
+    parser.add_argument("--held-out", type=int, default=6, help="networks of the pool kept out of distillation to measure on "
+                        "(default: %(default)s)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None, help="epochs of pretraining per network (default: about 200 "
+                        "minibatches of 128)")
+    parser.add_argument("--finetune-epochs", type=int, default=3, help="adaptation: epochs of the full fine-tuning baseline "
+                        "(default: %(default)s)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baselines (random real images and Table 1)")
     parser.add_argument("--table-sets", type=int, default=None, help="random real sets for Table 1's random/optimised real rows "
                         "(default: 20, 5 with --quick)")
@@ -58,12 +75,27 @@ def run(args) -> int:
                            init=args.init, num_inits=args.num_inits, inits_per_pass=args.inits_per_pass,
                            soft_labels=args.soft_labels, seed=args.seed)
     config = config._replace(**{k: v for k, v in recipe.items() if v is not None})
+    attack = _attack(args.poison)
+    if attack is not None:
+        config = config._replace(init="pool")
+    if config.init != "pool" and args.pretrain_on is not None:
+        raise JaxvizError("--pretrain-on needs --init pool (networks pretrained on it are adapted).")
+    if config.init == "pool" and config.soft_labels:
+        raise JaxvizError("--init pool and --poison compare hard-label sets with real images; drop --soft-labels.")
     check_config(config)
+    if config.init == "pool":
+        from jaxviz.tour.distill_pool import check_pool_split
+
+        check_pool_split(args.pool_size, args.held_out, config.num_inits, attack, args.pretrain_on, args.dataset)
     if (args.dataset == "rotten_tomatoes") != (args.model == "textcnn"):
         raise JaxvizError(f"--model textcnn goes with --dataset rotten_tomatoes, and only it; got --model {args.model} with "
                           f"--dataset {args.dataset}.")
+    if args.dataset == "rotten_tomatoes" and config.init == "pool":
+        raise JaxvizError("--init pool and --poison are for the image data sets (mnist5k, fashion_mnist).")
     text = load_rotten_tomatoes() if args.dataset == "rotten_tomatoes" else None
     data = text.data if text is not None else load_dataset(args.dataset)
+    if attack is not None and max(attack) >= len(data.class_names):
+        raise JaxvizError(f"--poison {args.poison}: {data.name} has classes 0..{len(data.class_names) - 1}.")
     if text is None and data.x_train.shape[1] not in (28, 32):
         raise JaxvizError(f"--dataset {args.dataset} has {data.x_train.shape[1]} px images; lenet and convnet need 28 or 32 px "
                           "(mnist5k, fashion_mnist).")
@@ -77,8 +109,15 @@ def run(args) -> int:
     if args.eval_every < 0:
         raise JaxvizError(f"--eval-every must be 0 (only at the end) or a positive number of iterations; got {args.eval_every}.")
     table = None if args.no_baseline or text is not None else dict(num_sets=sets, num_inits=10)
-    summary = study(report, out, model, data, config, baseline=not args.no_baseline, cache=args.cache_dir,
-                    progress=not args.no_progress, table=table, eval_every=args.eval_every)
+    if config.init == "pool":
+        from jaxviz.tour.distill_pool import pool_study
+
+        summary = pool_study(report, out, model, data, config, pretrain_on=args.pretrain_on, attack=attack, pool_size=args.pool_size,
+                             held_out=args.held_out, pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
+                             cache=args.cache_dir, progress=not args.no_progress)
+    else:
+        summary = study(report, out, model, data, config, baseline=not args.no_baseline, cache=args.cache_dir,
+                        progress=not args.no_progress, table=table, eval_every=args.eval_every)
     if text is not None:
         z = np.load(out / summary["runs"][0]["artifact"])
         words = sentences_markdown(z["x"], z["y"], text.vocab, text.embeddings, data.class_names)
@@ -93,6 +132,22 @@ def run(args) -> int:
     if not args.no_progress:
         for r in summary["runs"]:
             print(f"{'random real' if r['baseline'] else 'distilled'}: test accuracy {r['test_accuracy']:.4f} ({r['artifact']})")
-        if "table" in summary:
-            print(summary["table"]["markdown"])
+        for key in ("table", "adaptation", "poisoning"):
+            if key in summary:
+                print(summary[key]["markdown"])
     return 0
+
+
+def _attack(text: str | None) -> tuple[int, int] | None:
+    """``"A:B"`` as two distinct non-negative classes."""
+    from jaxviz.errors import TargetError
+
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise TargetError(f"--poison takes two class indices as A:B (attacked:target), e.g. 3:8; got {text!r}.")
+    a, b = int(parts[0]), int(parts[1])
+    if a == b:
+        raise TargetError(f"--poison {text}: the attacked class and the target class must differ.")
+    return a, b

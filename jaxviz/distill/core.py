@@ -31,11 +31,12 @@ import numpy as np
 import optax
 
 from jaxviz.data import Dataset
+from jaxviz.distill.pools import check_attack, pool_params
 from jaxviz.errors import JaxvizError, ShapeError, TargetError
 from jaxviz.models.contract import Model
 from jaxviz.train import Checkpointer, cache_dir, run_id, run_loop
 
-INITS = ("fixed", "random")
+INITS = ("fixed", "random", "pool")
 EVAL_INITS = 4  # fresh initialisations behind the test accuracy shown during a random-init run
 
 
@@ -48,8 +49,10 @@ class DistillConfig(NamedTuple):
         classes); ``None`` = ``images_per_class * classes``.
       steps: inner gradient steps per epoch, each on its own batch of distilled images.
       epochs: passes over the distilled batches; one learned step size per step and epoch.
-      init: ``"fixed"`` (the model's own parameters) or ``"random"`` (fresh ``model.init`` draws).
-      num_inits: initialisations sampled per outer iteration (``init="random"``), vmapped.
+      init: ``"fixed"`` (the model's own parameters), ``"random"`` (fresh ``model.init`` draws) or
+        ``"pool"`` (networks drawn from a pool of pretrained ones, ``distill(..., pool=...)``; Wang et
+        al.'s adaptation and poisoning settings).
+      num_inits: initialisations sampled per outer iteration (``init="random"`` or ``"pool"``), vmapped.
       inits_per_pass: vmap this many initialisations at a time and loop (``lax.map``) over the
         groups; ``None`` vmaps all of them at once (meant for accelerators; on CPU a vmapped
         convolution over a batch of kernels runs grouped, 2.7x slower per initialisation for LeNet
@@ -128,6 +131,7 @@ class DistillResult(NamedTuple):
     seconds: float
     resumed_from: int | None
     checkpoint_dir: str | None
+    pool: Any = None  # ``init="pool"``: the pretrained networks distilled on, stacked on a leading axis
     test_history: dict[str, np.ndarray] | None = None  # {"step", "test_accuracy"} every ``eval_every`` iterations of this call
 
 
@@ -184,6 +188,12 @@ def check_config(config: DistillConfig) -> None:
                           "With soft labels, num_images may be fewer than the classes.")
 
 
+def pool_indices(config: DistillConfig, pool_size: int, iteration: jax.Array) -> jax.Array:
+    """The ``num_inits`` distinct pool networks outer iteration ``iteration`` trains, from ``fold_in(key(seed + 1), iteration)``."""
+    key = jax.random.fold_in(jax.random.key(config.seed + 1), iteration)
+    return jax.random.choice(key, pool_size, (config.num_inits,), replace=False)
+
+
 def _check(model: Model, data: Dataset, config: DistillConfig) -> int:
     check_config(config)
     model.require_head("dataset distillation")
@@ -214,9 +224,22 @@ def initial_labels(config: DistillConfig, num_classes: int) -> jax.Array:
     return classes.astype(jnp.int32)
 
 
-def initial_distilled(config: DistillConfig, data: Dataset, num_classes: int, images: Any = None) -> Distilled:
-    """Starting point: images drawn from ``N(mean, std)`` of the data (or ``images``), step sizes at the initial value."""
-    labels = initial_labels(config, num_classes)
+def initial_distilled(config: DistillConfig, data: Dataset, num_classes: int, images: Any = None, labels: Any = None) -> Distilled:
+    """Starting point: images drawn from ``N(mean, std)`` of the data (or ``images``), step sizes at the initial value.
+
+    ``labels`` replaces the hard labels of :func:`initial_labels` (same shape, classes in range), e.g.
+    real images of one class all labelled as another (the poisoning baseline).
+    """
+    default = initial_labels(config, num_classes)
+    if labels is None:
+        labels = default
+    else:
+        labels = np.asarray(labels)
+        if config.soft_labels or labels.shape != default.shape or not np.issubdtype(labels.dtype, np.integer):
+            raise ShapeError(f"labels must be {default.shape} (steps, n) int classes with hard labels; got {labels.shape} {labels.dtype}.")
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise TargetError(f"labels must be classes in 0..{num_classes - 1}; got {labels.min()}..{labels.max()}.")
+        labels = jnp.asarray(labels, jnp.int32)
     shape = (*labels.shape[:2], *data.x_train.shape[1:])
     if images is None:
         x = float(data.x_train.mean()) + float(data.x_train.std()) * jax.random.normal(jax.random.key(config.seed), shape)
@@ -242,11 +265,13 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
     """``step((distilled, opt_state), (x_real, y_real, i)) -> (new, {"loss", "acc"})`` for :func:`run_loop`.
 
     ``init="random"`` draws ``num_inits`` fresh initialisations from ``fold_in(key(seed + 1), i)`` and
-    vmaps the unrolled run over them; ``"fixed"`` uses ``init_params``. With a ``mesh``, the batch of
+    vmaps the unrolled run over them; ``"pool"`` takes the networks :func:`pool_indices` names from
+    ``init_params``, a pool stacked on a leading axis; ``"fixed"`` uses ``init_params``. With a ``mesh``, the batch of
     initialisations is split over its first axis (one slice of inits per device; the distilled set
     and the real batch are replicated), which gives the same result as one device.
     """
     k = model.num_classes
+    pool_size = jax.tree.leaves(init_params)[0].shape[0] if config.init == "pool" else 0
     if mesh is not None:
         size = mesh.shape[mesh.axis_names[0]]
         if config.init != "random" or config.num_inits % size or config.inits_per_pass is not None:
@@ -269,12 +294,15 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
             inits = jax.vmap(model.init)(jax.random.split(jax.random.fold_in(jax.random.key(config.seed + 1), i), config.num_inits))
             if mesh is not None:
                 inits = jax.lax.with_sharding_constraint(inits, spread)
+        elif config.init == "pool":
+            idx = pool_indices(config, pool_size, i)
+            inits = jax.tree.map(lambda a: a[idx], init_params)
         else:
             inits = jax.tree.map(lambda a: a[None], init_params)
 
         def loss_fn(learned):
             full = learned._replace(labels=d.labels) if learned.labels is None else learned
-            if config.inits_per_pass is None or config.init != "random":
+            if config.inits_per_pass is None or config.init == "fixed":
                 losses, accs = jax.vmap(per_init, in_axes=(None, 0, None, None))(full, inits, xr, yr)
             else:
                 losses, accs = jax.lax.map(lambda t: per_init(full, t, xr, yr), inits, batch_size=config.inits_per_pass)
@@ -314,6 +342,9 @@ def distill(
     mesh: jax.sharding.Mesh | None = None,
     test: tuple[Any, Any] | None = None,
     eval_every: int = 500,
+    pool: Any = None,
+    attack: tuple[int, int] | None = None,
+    labels: Any = None,
 ) -> DistillResult:
     """Distil ``data`` into ``config.steps`` batches of synthetic images for ``model`` (Wang et al. 2018).
 
@@ -334,6 +365,12 @@ def distill(
         accuracy under protocol (a) (:func:`~jaxviz.distill.evaluate`; the mean over
         ``EVAL_INITS`` fresh initialisations with ``init="random"``) is shown on the progress bar
         and kept in ``DistillResult.test_history``.
+      pool: with ``init="pool"``, pretrained networks (a :class:`~jaxviz.distill.Pool` or parameters
+        stacked on a leading axis); each iteration trains ``num_inits`` of them (:func:`pool_indices`).
+      attack: ``(a, b)``: the outer loss relabels the real images of class ``a`` as ``b`` (all other
+        classes keep theirs), so the learned steps make the networks classify ``a`` as ``b``
+        (Wang et al.'s malicious data poisoning, Sec. 3.3).
+      labels: ``(steps, n)`` int classes replacing the default labels (see :func:`initial_distilled`).
 
     Returns:
       a :class:`DistillResult`.
@@ -343,28 +380,44 @@ def distill(
         good checkpoint is kept).
     """
     k = _check(model, data, config)
-    d0 = initial_distilled(config, data, k, images)
+    if (pool is not None) != (config.init == "pool"):
+        raise JaxvizError("init='pool' needs pool=... (pretrained networks, e.g. jaxviz.distill.pretrained_pool) and a pool "
+                          f"needs init='pool'; got init={config.init!r} and pool={'given' if pool is not None else 'None'}.")
+    if pool is not None:
+        pool = jax.tree.map(jnp.asarray, pool_params(model, pool, at_least=config.num_inits))
+    if attack is not None:
+        attack = check_attack(attack, k)
+    d0 = initial_distilled(config, data, k, images, labels)
     init_params = model.params if config.init == "fixed" else None
     optimizer = make_optimizer(config)
     opt_state = optimizer.init(_opt_target(d0))
     x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
+    if attack is not None:
+        y_train = np.where(y_train == attack[0], attack[1], y_train).astype(y_train.dtype)
     n = len(y_train)
 
     def batches(i):
         idx = np.random.default_rng([config.seed, i]).choice(n, config.batch_size, replace=False)
         return x_train[idx], y_train[idx], np.int32(i)
 
-    step = make_outer_step(model, config, init_params, optimizer, mesh)
+    step = make_outer_step(model, config, pool if pool is not None else init_params, optimizer, mesh)
 
     recipe = {f: v for f, v in config._asdict().items() if f != "checkpoint_seconds"}
     identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, config=recipe,
                     init=_fingerprint(init_params) if init_params is not None else None,
                     images=_fingerprint(d0.x) if images is not None else None)
+    for name, value in (("pool", pool), ("attack", attack), ("labels", labels)):  # only when given: other runs keep their ids
+        if value is not None:
+            identity[name] = _fingerprint(value) if name == "pool" else np.asarray(value).tolist()
     ckpt_dir = cache_dir(cache) / "checkpoints" / f"distill-{model.name}-{data.name}-{run_id(**identity)}" if checkpoint else None
     ckpt = Checkpointer(ckpt_dir) if checkpoint else None
     watch = None
     if test is not None:
         from jaxviz.distill.evaluate import evaluate  # evaluate builds on this module
+
+        if config.init == "pool":
+            raise JaxvizError("test= measures sets distilled from a fixed or random initialisation; a pool's sets are measured on "
+                              "held-out networks (jaxviz.distill.evaluate_pool) after the run.")
 
         def watch(i, state):
             now = DistillResult(state[0], init_params, config, model.name, data.name, {}, 0.0, None, None)
@@ -379,4 +432,4 @@ def distill(
             ckpt.close()
     d, _ = run.state
     return DistillResult(d, init_params, config, model.name, data.name, run.history, run.seconds, run.resumed_from,
-                         None if ckpt_dir is None else str(ckpt_dir), run.monitored)
+                         None if ckpt_dir is None else str(ckpt_dir), pool=pool, test_history=run.monitored)

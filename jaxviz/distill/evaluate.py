@@ -23,6 +23,7 @@ import optax
 
 from jaxviz.data import Dataset
 from jaxviz.distill.core import DistillConfig, Distilled, DistillResult, inner_train, soft_cross_entropy
+from jaxviz.distill.pools import network_fingerprints, pool_params
 from jaxviz.errors import JaxvizError
 from jaxviz.models.contract import Model
 
@@ -63,12 +64,47 @@ def evaluate(model: Model, result: DistillResult, x: np.ndarray, y: np.ndarray, 
       num_inits: fresh initialisations for a random-init result (the paper uses 200; >= 10 here).
       key: where the fresh initialisations come from (default ``key(12345)``, unseen in distillation).
     """
+    if result.pool is not None:
+        raise JaxvizError("this set was distilled on a pool of pretrained networks; evaluate it on networks held out of that "
+                          "pool: jaxviz.distill.evaluate_pool(model, result, held_out, x, y).")
     if result.init_params is not None:
         inits = jax.tree.map(lambda a: a[None], result.init_params)
     else:
         key = jax.random.key(12345) if key is None else key
         inits = jax.vmap(model.init)(jax.random.split(key, num_inits))
     accs = np.asarray(_accuracy(model, _trained(model, inits, result.distilled), x, y))
+    return Evaluation(float(accs.mean()), float(accs.std()), accs)
+
+
+def held_out_params(model: Model, result: DistillResult, held_out: Any) -> Any:
+    """The stacked parameters of ``held_out`` (a :class:`~jaxviz.distill.Pool` or pytree), none of them distilled on.
+
+    Raises:
+      JaxvizError: ``result`` was not distilled on a pool, or a held-out network is one of that pool's.
+    """
+    if result.pool is None:
+        raise JaxvizError("held-out networks evaluate a set distilled with init='pool'; this one used "
+                          f"init={result.config.init!r} (use jaxviz.distill.evaluate).")
+    params = pool_params(model, held_out)
+    used = {f: i for i, f in enumerate(network_fingerprints(result.pool))}
+    shared = [(i, used[f]) for i, f in enumerate(network_fingerprints(params)) if f in used]
+    if shared:
+        raise JaxvizError(f"held-out network(s) {[i for i, _ in shared]} are network(s) {[j for _, j in shared]} of the pool the set was "
+                          "distilled on, so they measure nothing unseen; keep them out with jaxviz.distill.split_pool.")
+    return params
+
+
+def evaluate_pool(model: Model, result: DistillResult, held_out: Any, x: np.ndarray, y: np.ndarray) -> Evaluation:
+    """Protocol (a) for a pool-distilled set: test accuracy after the learned inner run from each held-out network.
+
+    Args:
+      model: the architecture.
+      result: a :class:`DistillResult` of ``init="pool"``.
+      held_out: pretrained networks not in ``result.pool`` (:func:`~jaxviz.distill.split_pool`).
+      x, y: test images and labels.
+    """
+    params = held_out_params(model, result, held_out)
+    accs = np.asarray(_accuracy(model, _trained(model, params, result.distilled), x, y))
     return Evaluation(float(accs.mean()), float(accs.std()), accs)
 
 

@@ -126,3 +126,45 @@ def training_curve(result: DistillResult, *, window: int = 50) -> np.ndarray:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return figure_to_array(fig)
+
+
+def _bars(ax, groups: Sequence[str], series: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> None:
+    width = 0.8 / max(1, len(series))
+    pos = np.arange(len(groups))
+    for i, (name, (means, stds)) in enumerate(series.items()):
+        ax.bar(pos + (i - (len(series) - 1) / 2) * width, 100 * np.asarray(means), width, yerr=100 * np.asarray(stds), capsize=3,
+               label=name)
+    ax.set_xticks(pos, groups, fontsize=7)
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def adaptation_figure(rows: Sequence[Mapping], *, title: str = "adapting pretrained networks") -> np.ndarray:
+    """Test accuracy (mean and std over held-out networks) of each adaptation method (Wang et al. 2018, Fig. 1b)."""
+    if not rows:
+        raise JaxvizError("adaptation_figure needs at least one row (Adaptation.rows).")
+    fig = Figure(figsize=(1.3 * len(rows) + 1.5, 3.5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    names = [f"{r['method']}\n({r['images']} images)".replace(" (", "\n(") for r in rows]
+    _bars(ax, names, {"test accuracy": ([r["accuracy"] for r in rows], [r["std"] for r in rows])})
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return figure_to_array(fig)
+
+
+def poisoning_figure(rows: Sequence[Mapping], attack_names: tuple[str, str], *, title: str | None = None) -> np.ndarray:
+    """Fraction of the attacked class sent to the target class and accuracy on the other classes, per row (Fig. 1c)."""
+    if not rows:
+        raise JaxvizError("poisoning_figure needs at least one row (Poisoning.rows).")
+    a, b = attack_names
+    fig = Figure(figsize=(1.6 * len(rows) + 2, 3.5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    _bars(ax, [r["method"].replace(" (", "\n(").replace(" labelled", "\nlabelled") for r in rows],
+          {f"{a} classified as {b}": ([r["fraction"] for r in rows], [r["fraction_std"] for r in rows]),
+           "accuracy on other classes": ([r["others"] for r in rows], [r["others_std"] for r in rows])})
+    ax.set_ylabel("% of test images")
+    ax.set_title(title or f"poisoning {a} -> {b} in one step (held-out networks)", fontsize=10)
+    ax.legend(fontsize=7, loc="center right")
+    fig.tight_layout()
+    return figure_to_array(fig)
