@@ -42,6 +42,8 @@ def main() -> None:
     p.add_argument("--inits", nargs="+", default=["fixed", "random"], choices=sorted(RECIPES))
     p.add_argument("--iterations", type=int, default=None, help="override every recipe's outer iterations")
     p.add_argument("--num-sets", type=int, default=10, help="random real sets per baseline (default: %(default)s)")
+    p.add_argument("--runs-only", action="store_true", help="distil and save the artifacts, skip the baselines (e.g. to run the "
+                   "distillations in parallel processes before one table run)")
     p.add_argument("--quick", action="store_true", help="a smoke test: 5 iterations, 2 sets, no RESULTS.md")
     p.add_argument("--out", type=Path, default=None, help="folder for the artifacts and JSON (default benchmarks/results/distill-table)")
     p.add_argument("--cache", type=Path, default=None, help="checkpoint folder (default: jaxviz's cache)")
@@ -63,9 +65,13 @@ def main() -> None:
             runs.append({"dataset": name, "init": init, "artifact": artifact.name, "iterations": config.iterations,
                          "seconds": r.seconds, "resumed_from": r.resumed_from})
             print(f"{name} {init}: {config.iterations} iterations, {r.seconds:.0f} s this call", flush=True)
+        if args.runs_only:
+            continue
         t = table1(model, data, results, num_sets=sets)
         rows += t.rows
         print(t.markdown, flush=True)
+    if args.runs_only:
+        return
     markdown = table1_markdown(rows)
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     record = {"date": date, "machine": machine_description(), "runs": runs, "rows": rows, "markdown": markdown,
