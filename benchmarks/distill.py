@@ -110,7 +110,7 @@ def torch_peer(model, data, cfg, inits=None):
         chosen = [td.params_of(net)]
     else:
         chosen = lambda: [td.fresh_init(net) for _ in range(cfg.num_inits)]  # noqa: E731
-    return td.OuterStep(net, x, labels, torch.from_numpy(np.asarray(d0.raw_lrs)), chosen, lr=cfg.lr,
+    return td.OuterStep(net, x, labels, torch.from_numpy(np.array(d0.raw_lrs)), chosen, lr=cfg.lr,
                         step_size_lr=cfg.step_size_lr, beta1=cfg.beta1)
 
 
@@ -413,8 +413,8 @@ def main() -> None:
         extra.append(f"4 simulated CPU devices ({d['cores']} core(s) under them; random init, 4 inits, 1 step x 3 epochs): "
                      f"{d['4 devices']['ms per iteration']:.0f} ms per iteration vs {d['1 device']['ms per iteration']:.0f} ms on 1 "
                      f"device (compile {d['4 devices']['compile s']:.1f} s vs {d['1 device']['compile s']:.1f} s); images after "
-                     f"one step differ by at most {d['max |images after 4 devices - 1 device|']:.2g}. On one core the devices "
-                     "share it, so this shows the overhead of sharding, not a speed-up.")
+                     f"one step differ by at most {d['max |images after 4 devices - 1 device|']:.2g}. The devices share "
+                     "the cores above, so a difference is not parallel speed-up: each device runs its own initialisations.")
     extra.append("The machine was shared with other jobs while this ran (the load average above): ratios are from "
                  "interleaved rounds in one process; absolute times are not comparable between runs.")
     kept = kept_subsections(md)
