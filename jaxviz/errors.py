@@ -49,3 +49,7 @@ class DataNotFoundError(JaxvizError, FileNotFoundError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class MemoryLimitError(JaxvizError):
+    """A computation whose compiled memory estimate exceeds the memory free on its device."""

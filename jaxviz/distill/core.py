@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from jaxviz.data import Dataset
+from jaxviz.distill.memory import check_fits
 from jaxviz.distill.pools import check_attack, pool_params
 from jaxviz.errors import JaxvizError, ShapeError, TargetError
 from jaxviz.models.contract import Model
@@ -376,6 +377,8 @@ def distill(
       a :class:`DistillResult`.
 
     Raises:
+      MemoryLimitError: XLA's estimate of one outer step exceeds the free memory (checked before the
+        first iteration; the compilation is reused by the run).
       TrainingDivergedError: the outer loss became NaN or infinite (the iteration is named; the last
         good checkpoint is kept).
     """
@@ -401,6 +404,7 @@ def distill(
         return x_train[idx], y_train[idx], np.int32(i)
 
     step = make_outer_step(model, config, pool if pool is not None else init_params, optimizer, mesh)
+    check_fits(step, (d0, opt_state), batches(0), mesh=mesh, config=config, what=f"distilling {data.name} for {model.name}")
 
     recipe = {f: v for f, v in config._asdict().items() if f != "checkpoint_seconds"}
     identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, config=recipe,
