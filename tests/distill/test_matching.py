@@ -11,7 +11,6 @@ from jaxviz.data import Dataset
 from jaxviz.distill import (
     MatchConfig,
     augment,
-    class_figure,
     distribution_matching,
     dm_loss,
     dsa_params,
@@ -19,7 +18,6 @@ from jaxviz.distill import (
     make_match_step,
     random_real,
     save_artifact,
-    train_fresh,
 )
 from jaxviz.distill.matching import by_class, initial_match
 from jaxviz.errors import HeadlessModelError, JaxvizError, ShapeError, UnknownLayerError
@@ -115,7 +113,7 @@ def test_several_networks_are_vmapped_and_averaged():
 
 def test_starts_from_random_real_images_and_resumes_identically(tmp_path):
     model, data = toy(), blobs()
-    cfg = MatchConfig(images_per_class=2, iterations=10, real_per_class=8, lr=0.05, checkpoint_seconds=0.0)
+    cfg = MatchConfig(images_per_class=2, iterations=10, real_per_class=8, lr=0.05)
     x0, labels = initial_match(cfg, data, 3)
     assert labels.tolist() == [[0, 1, 2, 0, 1, 2]]
     np.testing.assert_array_equal(x0, random_real(data, np.asarray(labels), seed=cfg.seed))
@@ -126,13 +124,8 @@ def test_starts_from_random_real_images_and_resumes_identically(tmp_path):
     assert first.history["loss"].shape == (4,) and second.resumed_from == 4 and second.history["loss"].shape == (6,)
     np.testing.assert_array_equal(second.distilled.x, straight.distilled.x)
     np.testing.assert_array_equal(np.concatenate([first.history["loss"], second.history["loss"]]), straight.history["loss"])
-    # the result is a distilled set like any other: artifact, protocol (b), figure
-    z = np.load(save_artifact(tmp_path / "dm.npz", straight))
+    z = np.load(save_artifact(tmp_path / "dm.npz", straight))  # a distilled set like any other, without step sizes
     assert z["x"].shape == (1, 6, 4, 4, 1) and z["y"].tolist() == [[0, 1, 2, 0, 1, 2]] and z["lrs"].shape == (0,)
-    fresh = train_fresh(model, straight.distilled.x, straight.distilled.targets(3), data.x_test, data.y_test, epochs=5, num_inits=2)
-    assert fresh.accuracies.shape == (2,)
-    img = class_figure(straight, data.class_names)
-    assert img.ndim == 3 and img.dtype == np.uint8 and img.shape[2] == 3
 
 
 def test_a_few_iterations_on_fashion_mnist_lower_the_loss_under_unseen_networks():
@@ -179,3 +172,21 @@ def test_bad_model_or_data():
         distribution_matching(toy(), only_two, MatchConfig(real_per_class=4), checkpoint=False, progress=False)
     with pytest.raises(ShapeError, match="expects inputs"):
         distribution_matching(toy(5, 5), data, checkpoint=False, progress=False)
+
+
+def test_cli_method_dm(tmp_path, capsys):
+    import json
+
+    from jaxviz.cli.main import main
+
+    assert main(["distill", "--method", "dm", "--images-per-class", "0", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxviz distill: error: images_per_class must be an integer of at least 1") and "Traceback" not in err
+    out = tmp_path / "o"
+    code = main(["distill", "--method", "dm", "--dataset", "mnist5k", "--iterations", "2", "--real-per-class", "4", "--fresh-epochs", "2",
+                 "--fresh-inits", "1", "--out", str(out), "--cache-dir", str(tmp_path), "--no-progress"])
+    runs = json.loads((out / "distill.json").read_text())["runs"]
+    assert code == 0 and [r["baseline"] for r in runs] == [False, True] and (out / "index.html").is_file()
+    dm, real = (np.load(out / r["artifact"]) for r in runs)
+    assert dm["x"].shape == real["x"].shape == (1, 10, 28, 28, 1) and dm["y"].tolist() == [list(range(10))]
+    assert not np.array_equal(dm["x"], real["x"])  # two SGD steps moved the images away from the real ones they started from
