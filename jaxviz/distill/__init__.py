@@ -45,11 +45,11 @@ from jaxviz.distill.figures import accuracy_curve, distilled_figure, soft_label_
 from jaxviz.distill.matching import (
     MATCH_INITS,
     MatchConfig,
-    augment,
     check_match_config,
     class_figure,
     distribution_matching,
     dm_loss,
+    dsa_augment,
     dsa_params,
     embed,
     embedding_layer,
@@ -63,6 +63,6 @@ __all__ = [
     "kmeans_centres", "knn_accuracy", "make_outer_step", "mean_images", "random_real", "save_artifact", "soft_cross_entropy",
     "soft_label_figure", "table1", "table1_markdown", "train_baseline", "train_fresh",
     # distribution matching (Zhao & Bilen 2023)
-    "MATCH_INITS", "MatchConfig", "augment", "check_match_config", "class_figure", "distribution_matching", "dm_loss",
+    "MATCH_INITS", "MatchConfig", "dsa_augment", "check_match_config", "class_figure", "distribution_matching", "dm_loss",
     "dsa_params", "embed", "embedding_layer", "make_match_step",
 ]

@@ -156,7 +156,7 @@ def dsa_params(key: jax.Array, num: int) -> jax.Array:
     return jnp.concatenate([lin, shift[..., None]], -1)
 
 
-def augment(x: jax.Array, affine: jax.Array) -> jax.Array:
+def dsa_augment(x: jax.Array, affine: jax.Array) -> jax.Array:
     """Resample a batch ``(B, H, W, C)`` through one affine map ``(2, 3)`` (bilinear, zero outside).
 
     Output pixel centres in ``[-1, 1]`` coordinates ``(u, v)`` (column, row) read the input at
@@ -196,7 +196,7 @@ def make_match_step(model: Model, config: MatchConfig, optimizer: optax.Gradient
         syn = by_class(x_syn, num_classes)
         if config.augment:
             affines = dsa_params(jax.random.fold_in(jax.random.key(config.seed + 2), i), num_classes)
-            x_real, syn = (jax.vmap(augment)(a, affines) for a in (x_real, syn))
+            x_real, syn = (jax.vmap(dsa_augment)(a, affines) for a in (x_real, syn))
         keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed + 1), i), config.nets)
         nets = jax.vmap(model.init)(keys)
         return jax.vmap(lambda p: dm_loss(model, p, x_real, syn, layer))(nets).mean()

@@ -10,9 +10,9 @@ import pytest
 from jaxviz.data import Dataset
 from jaxviz.distill import (
     MatchConfig,
-    augment,
     distribution_matching,
     dm_loss,
+    dsa_augment,
     dsa_params,
     embedding_layer,
     make_match_step,
@@ -64,10 +64,10 @@ def test_loss_is_zero_on_the_real_batch_and_matches_a_hand_computation():
 
 def test_augment_known_transforms():
     x = jax.random.uniform(jax.random.key(0), (2, 6, 5, 1))
-    np.testing.assert_allclose(augment(x, jnp.asarray([[1.0, 0, 0], [0, 1, 0]])), x, atol=1e-6)
-    np.testing.assert_allclose(augment(x, jnp.asarray([[-1.0, 0, 0], [0, 1, 0]])), x[:, :, ::-1], atol=1e-6)
+    np.testing.assert_allclose(dsa_augment(x, jnp.asarray([[1.0, 0, 0], [0, 1, 0]])), x, atol=1e-6)
+    np.testing.assert_allclose(dsa_augment(x, jnp.asarray([[-1.0, 0, 0], [0, 1, 0]])), x[:, :, ::-1], atol=1e-6)
     # reading one pixel to the right (2/w in [-1, 1] units) shifts left and fills zeros at the edge
-    shifted = augment(x, jnp.asarray([[1.0, 0, 2 / 5], [0, 1, 0]]))
+    shifted = dsa_augment(x, jnp.asarray([[1.0, 0, 2 / 5], [0, 1, 0]]))
     np.testing.assert_allclose(shifted[:, :, :-1], x[:, :, 1:], atol=1e-6)
     np.testing.assert_allclose(shifted[:, :, -1], 0.0)
     maps = dsa_params(jax.random.key(1), 200)
@@ -86,8 +86,8 @@ def test_gradient_to_the_images_matches_finite_differences():
         affines = dsa_params(jax.random.key(4), 3).astype(jnp.float64)
 
         def loss(x):
-            syn = jax.vmap(augment)(by_class(x, 3), affines)
-            return dm_loss(model, p, jax.vmap(augment)(xr, affines), syn, "feat")
+            syn = jax.vmap(dsa_augment)(by_class(x, 3), affines)
+            return dm_loss(model, p, jax.vmap(dsa_augment)(xr, affines), syn, "feat")
 
         g = jax.grad(loss)(x0)
         assert np.all(np.abs(np.asarray(g)).reshape(6, -1).max(1) > 0)  # every image gets a gradient
