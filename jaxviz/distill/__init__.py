@@ -11,6 +11,8 @@ sentences (text dataset distillation) as their nearest real words. :func:`pretra
 networks for ``init="pool"``: :func:`adaptation` (networks pretrained elsewhere adapted by a few
 distilled images) and :func:`poisoning` (one step that makes them classify one class as another),
 both measured on held-out networks (:func:`split_pool`, :func:`evaluate_pool`).
+:func:`distribution_matching` (Zhao & Bilen 2023, :mod:`jaxviz.distill.matching`) condenses a data set by
+matching mean embeddings under random networks instead of differentiating through training.
 """
 
 from jaxviz.distill.adapt import ADAPT, Adaptation, adaptation, finetune, upscale
@@ -63,6 +65,19 @@ from jaxviz.distill.figures import (
     soft_label_figure,
     training_curve,
 )
+from jaxviz.distill.matching import (
+    MATCH_INITS,
+    MatchConfig,
+    check_match_config,
+    class_figure,
+    distribution_matching,
+    dm_loss,
+    dsa_augment,
+    dsa_params,
+    embed,
+    embedding_layer,
+    make_match_step,
+)
 from jaxviz.distill.poison import POISON, PoisonEffect, Poisoning, poison_effect, poisoning
 from jaxviz.distill.pools import Pool, check_attack, network_fingerprints, pool_accuracy, pool_params, pretrained_pool, split_pool
 from jaxviz.distill.text import NearestWords, nearest_words, sentences_figure, sentences_markdown
@@ -77,4 +92,7 @@ __all__ = [
     "kmeans_centres", "knn_accuracy", "load_artifact", "make_outer_step", "mean_images", "random_real", "save_artifact", "soft_cross_entropy",
     "soft_label_figure", "table1", "table1_markdown", "train_baseline", "train_fresh", "training_curve",
     "NearestWords", "nearest_words", "sentences_figure", "sentences_markdown",
+    # distribution matching (Zhao & Bilen 2023)
+    "MATCH_INITS", "MatchConfig", "dsa_augment", "check_match_config", "class_figure", "distribution_matching", "dm_loss",
+    "dsa_params", "embed", "embedding_layer", "make_match_step",
 ]
