@@ -201,19 +201,26 @@ def _check(model: Model, data: Dataset, config: DistillConfig) -> int:
     if model.init is None and config.init == "random":
         raise ShapeError(f"{model.name} has no init function, so random initialisations cannot be sampled; use init='fixed' "
                          "or a zoo model (lenet, convnet).")
+    counts = class_counts(model, data)
+    if config.batch_size > counts.sum():
+        raise ShapeError(f"batch_size {config.batch_size} exceeds the {counts.sum()} training examples of {data.name}.")
+    return model.num_classes
+
+
+def class_counts(model: Model, data: Dataset) -> np.ndarray:
+    """Training images per class, after checking ``data`` fits ``model``'s input and has every one of its classes."""
     k = model.num_classes
     if tuple(data.x_train.shape[1:]) != tuple(model.input_shape):
         raise ShapeError(f"{model.name} expects inputs {model.input_shape}; {data.name} has {data.x_train.shape[1:]}.")
     y = np.asarray(data.y_train)
     if y.min() < 0 or y.max() >= k:
         raise TargetError(f"{data.name} has labels outside 0..{k - 1} for {model.name} with {k} classes.")
-    missing = sorted(set(range(k)) - set(np.unique(y).tolist()))
+    counts = np.bincount(y, minlength=k)
+    missing = np.flatnonzero(counts == 0).tolist()
     if missing:
         raise JaxvizError(f"{data.name} has no training example of class(es) {missing}; every class needs real images to "
                           "distil against. Use a model with fewer classes or a complete data set.")
-    if config.batch_size > len(y):
-        raise ShapeError(f"batch_size {config.batch_size} exceeds the {len(y)} training examples of {data.name}.")
-    return k
+    return counts
 
 
 def initial_labels(config: DistillConfig, num_classes: int) -> jax.Array:

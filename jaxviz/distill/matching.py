@@ -37,9 +37,9 @@ import optax
 from matplotlib.figure import Figure
 
 from jaxviz.data import Dataset
-from jaxviz.distill.core import Distilled, DistillResult
+from jaxviz.distill.core import Distilled, DistillResult, class_counts
 from jaxviz.distill.evaluate import random_real
-from jaxviz.errors import JaxvizError, ShapeError, TargetError
+from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model
 from jaxviz.train import Checkpointer, cache_dir, run_id, run_loop
 from jaxviz.viz import figure_to_array, image_grid
@@ -219,16 +219,7 @@ def _check(model: Model, data: Dataset, config: MatchConfig) -> tuple[int, str]:
                          "needs a model with init(key), e.g. a zoo model (convnet, lenet).")
     layer = embedding_layer(model, config.layer)
     k = model.num_classes
-    if tuple(data.x_train.shape[1:]) != tuple(model.input_shape):
-        raise ShapeError(f"{model.name} expects inputs {model.input_shape}; {data.name} has {data.x_train.shape[1:]}.")
-    y = np.asarray(data.y_train)
-    if y.min() < 0 or y.max() >= k:
-        raise TargetError(f"{data.name} has labels outside 0..{k - 1} for {model.name} with {k} classes.")
-    counts = np.bincount(y, minlength=k)
-    missing = np.flatnonzero(counts == 0).tolist()
-    if missing:
-        raise JaxvizError(f"{data.name} has no training example of class(es) {missing}; distribution matching needs real "
-                          "images of every class. Use a model with fewer classes or a complete data set.")
+    counts = class_counts(model, data)
     short = np.flatnonzero(counts < max(config.real_per_class, config.images_per_class if config.init == "real" else 1))
     if short.size:
         raise ShapeError(f"{data.name} has only {int(counts.min())} training images of its smallest class ({int(counts.argmin())}); "

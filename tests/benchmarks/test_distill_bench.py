@@ -1,31 +1,15 @@
 """benchmarks/distill.py compares like with like: the PyTorch peer's outer loss and gradients equal
 jaxviz's outer step, and its peak-memory probe measures what a call allocates."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 import jax  # noqa: E402
+from bench_loader import load  # noqa: E402
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "distill.py"
-
-
-def _load():
-    name = "_jaxviz_bench_distill"  # loaded by path: "benchmarks" would clash with this tests folder
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-bench = _load()
+bench = load("distill.py", "_jaxviz_bench_distill")
 
 
 def test_peer_matches_jaxviz_outer_step():

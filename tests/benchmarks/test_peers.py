@@ -1,9 +1,5 @@
 """The benchmark peers (plain PyTorch SqueezeNet 1.1 and LeNet-5) compute what jaxviz computes."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,26 +7,13 @@ torch = pytest.importorskip("torch")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from bench_loader import load  # noqa: E402
 from skimage import data as skdata  # noqa: E402
 from skimage.transform import resize  # noqa: E402
 
 from jaxviz.models.zoo import lenet  # noqa: E402
 
-PEERS = Path(__file__).resolve().parents[2] / "benchmarks" / "peers" / "torch_models.py"
-
-
-def _load_peers():
-    # Loaded by path under a private name: "benchmarks" would clash with this tests folder.
-    name = "_jaxviz_bench_torch_peers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PEERS)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-peers = _load_peers()
+peers = load("peers/torch_models.py", "_jaxviz_bench_torch_peers")
 
 
 def _max_rel_err(a, b):
