@@ -59,9 +59,10 @@ from benchmarks.common import (
     time_pair,
     time_torch,
     torch_row,
+    use_gpu_peer,
     write_results,
 )
-from benchmarks.peers.torch_models import nhwc_to_nchw, squeezenet_from_jaxviz
+from benchmarks.peers.torch_models import nhwc_to_nchw, peer_tensor, squeezenet_from_jaxviz
 from jaxviz.attribution.occlusion import window_starts
 from jaxviz.data import photo, resize
 from jaxviz.models import squeezenet
@@ -261,6 +262,8 @@ def captum_methods(net, batch: int) -> dict:
 
 
 def _rel_diff(ours, theirs) -> float:
+    if isinstance(theirs, torch.Tensor):
+        theirs = theirs.detach().cpu().numpy()
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 
@@ -356,6 +359,7 @@ def run(args) -> None:
     batch = args.batch or (QUICK_BATCH if args.quick else FULL_BATCH)
     fast = QUICK_FAST if args.quick else FAST
     torch.set_num_threads(TORCH_THREADS)
+    use_gpu_peer()
     print(describe(machine_description()), flush=True)
     load_start = os.getloadavg()[0]
     t_start = time.perf_counter()
@@ -367,7 +371,7 @@ def run(args) -> None:
     key = jax.random.key(0)
     net = squeezenet_from_jaxviz(model).requires_grad_(False)  # attributions need input gradients only
     xt = nhwc_to_nchw(x).requires_grad_(True)
-    tt = torch.from_numpy(np.asarray(tj).astype(np.int64))
+    tt = peer_tensor(np.asarray(tj).astype(np.int64))
     peers = captum_methods(net, batch)
     with torch.no_grad():
         peer_logit_err = _rel_diff(jax.jit(lambda m, x: m(x))(model, xj), net(xt))
@@ -424,6 +428,8 @@ def run(args) -> None:
             jt = time_jax(jfn, *jargs, warmup=0, iters=1, min_time=0.0)
             t1 = time.perf_counter()
             stash["out"] = peers[ckey](xt, tt)
+            if torch.get_default_device().type == "cuda":
+                torch.cuda.synchronize()
             once = time.perf_counter() - t1
             tt_ = Timing(once, (once,), first_call_s=once)
             peer_impl, peer_note = "captum", "a single call (eager torch: the first call is the steady state at minutes per call)"
@@ -444,7 +450,7 @@ def run(args) -> None:
         if ckey is not None and timer != ONCE:
             if name in ("gradient", "guided_backprop", "deconvnet", "grad_cam"):  # cheap: one more jaxviz call
                 ours = np.asarray(jax.jit(jfn)(*jargs))
-                theirs = stash["out"].detach().numpy()
+                theirs = stash["out"].detach().cpu().numpy()
                 theirs = theirs[:, 0] if name == "grad_cam" else theirs.transpose(0, 2, 3, 1)
                 agreement[name] = _rel_diff(ours, theirs)
         timings[name] = (jt, tt_, passes, raw)
@@ -514,7 +520,7 @@ def run(args) -> None:
                 for kind, unit in (("grad", grad_j), ("fwd", fwd_j)) if kind in loops
             )
             + ("" if not loops else
-               " That factor is what XLA's CPU runtime charges for running the passes inside one compiled loop (a `while` "
+               " That factor is what XLA's runtime charges for running the passes inside one compiled loop (a `while` "
                "body over chunked batches); the column 'vs compiled loop' is what the method adds on top of it "
                "(noise, path points, masks, weighted sums).")
         ),
@@ -533,7 +539,7 @@ def run(args) -> None:
         "",
         NOTES.format(
             sg=SG_CHUNK, ig=IG_CHUNK, occ=OCC_CHUNK, igb=IG_CHUNK * batch
-        ),
+        ) + ("\n" + CPU_NOTE if jax.default_backend() == "cpu" else ""),
     ]
     if batch != 16:
         extra += ["", (f"Batch {batch}, not the reference batch of 16: on 2 shared CPU cores the full run at 16 (Captum's occlusion alone "
@@ -554,8 +560,8 @@ def run(args) -> None:
         if getattr(args, flag) is not None:
             command += f" --{flag.replace('_', '-')} {getattr(args, flag)}"
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    shard_rec = (
-        dict(sharded, date=now, command=command) if sharded else _previous_sharded()
+    shard_rec = (  # the last CPU check of sharding, kept in the CPU section only
+        dict(sharded, date=now, command=command) if sharded else _previous_sharded() if jax.default_backend() == "cpu" else None
     )
     if shard_rec:
         extra += ["", shard_note(shard_rec)]
@@ -604,12 +610,14 @@ Notes. Same settings on both sides; chunking: SmoothGrad {sg} samples per pass (
 `nt_samples_batch_size={sg}`), IG {ig} path points per pass (Captum `internal_batch_size={igb}`),
 occlusion {occ} windows per pass (Captum `perturbations_per_eval={occ}`), so both evaluate the same
 number of images per call and memory is bounded by chunk x batch images, not samples x batch.
-Slow methods (SmoothGrad, IG, jaxviz occlusion: > 10 s per call) are timed once after a first
-call (`iters=1`: a median of one); Captum's occlusion (minutes per call) is a single call, which for
-eager torch at that length is the steady state; fast methods take the median of 3 calls after a warm-up. XLA's CPU
-convolutions are slower than PyTorch's oneDNN kernels on this machine, so where the raw gradient is
+Slow methods (SmoothGrad, IG, jaxviz occlusion: many passes per call) are timed once after a first
+call (`iters=1`: a median of one); Captum's occlusion is a single call, which for eager torch is the
+steady state; fast methods take the median of 3 calls after a warm-up."""
+
+CPU_NOTE = """\
+XLA's CPU convolutions are slower than PyTorch's oneDNN kernels on this machine, so where the raw gradient is
 slower in XLA than in PyTorch, that, not the method, limits the jaxviz/Captum ratio; the overhead
-column isolates the method's own cost. No GPU was available for this run."""
+column isolates the method's own cost."""
 
 def shard_note(rec: dict) -> str:
     lines = [

@@ -79,6 +79,40 @@ class Row:
         return None if not self.items else self.items / self.steady_s
 
 
+def use_gpu_peer() -> str:
+    """Put the torch peer where JAX runs: ``"cuda"`` when JAX's backend is a GPU and torch sees one
+    (new torch tensors and modules are created there from now on), else ``"cpu"``.
+
+    On a GPU both sides then compute in full float32: no TF32 in torch's matrix products and
+    convolutions, ``jax_default_matmul_precision="highest"`` in JAX (both default to TF32 on recent
+    NVIDIA GPUs, in different places, and the peers' equality checks would fail)."""
+    import jax
+    import torch
+
+    device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    torch.set_default_device(device)
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        jax.config.update("jax_default_matmul_precision", "highest")
+    return device
+
+
+def _torch_call(fn: Callable, args: tuple) -> Callable[[], Any]:
+    """``fn(*args)``, waiting for the GPU when the peer runs there (CUDA kernels run asynchronously)."""
+    import torch
+
+    if torch.get_default_device().type != "cuda":
+        return lambda: fn(*args)
+
+    def call():
+        out = fn(*args)
+        torch.cuda.synchronize()
+        return out
+
+    return call
+
+
 def _median_loop(call: Callable[[], Any], warmup: int, iters: int, min_time: float, max_iters: int) -> list[float]:
     for _ in range(warmup):
         call()
@@ -138,16 +172,17 @@ def time_torch(
     """Time the eager PyTorch callable ``fn(*args)`` (under ``torch.inference_mode`` if ``inference``).
 
     Pass ``inference=False`` for anything that calls ``backward``. ``first_call_s`` is the cold first
-    call (allocator and kernel selection); on CPU torch runs synchronously, so no sync is needed.
+    call (allocator and kernel selection); on a GPU every call ends with ``torch.cuda.synchronize``.
     """
     import torch
 
     ctx = torch.inference_mode if inference else contextlib.nullcontext
+    call = _torch_call(fn, args)
     with ctx():
         t0 = time.perf_counter()
-        fn(*args)
+        call()
         first = time.perf_counter() - t0
-        times = _median_loop(lambda: fn(*args), warmup, iters, min_time, max_iters)
+        times = _median_loop(call, warmup, iters, min_time, max_iters)
     return Timing(statistics.median(times), tuple(times), first_call_s=first)
 
 
@@ -175,9 +210,10 @@ def time_pair(
 
     ctx = torch.inference_mode if inference else contextlib.nullcontext
     call, trace_s, compile_s, jfirst = _prepare_jax(jax_fn, jax_args)
+    tcall = _torch_call(torch_fn, torch_args)
     with ctx():
         t0 = time.perf_counter()
-        torch_fn(*torch_args)
+        tcall()
         tfirst = time.perf_counter() - t0
     per_round = max(1, -(-iters // rounds))
     jtimes: list[float] = []
@@ -186,7 +222,7 @@ def time_pair(
         w = warmup if r == 0 else 1
         jtimes += _median_loop(call, w, per_round, min_time / rounds, max_iters // rounds)
         with ctx():
-            ttimes += _median_loop(lambda: torch_fn(*torch_args), w, per_round, min_time / rounds, max_iters // rounds)
+            ttimes += _median_loop(tcall, w, per_round, min_time / rounds, max_iters // rounds)
     return (
         Timing(statistics.median(jtimes), tuple(jtimes), first_call_s=jfirst, trace_s=trace_s, compile_s=compile_s),
         Timing(statistics.median(ttimes), tuple(ttimes), first_call_s=tfirst),
@@ -214,11 +250,12 @@ def time_group(
 
     ctx = torch.inference_mode if inference else contextlib.nullcontext
     prepared = {name: _prepare_jax(fn, args) for name, (fn, args) in jax_fns.items()}
+    tcalls = {name: _torch_call(fn, args) for name, (fn, args) in torch_fns.items()}
     firsts = {}
     with ctx():
-        for name, (fn, args) in torch_fns.items():
+        for name, tcall in tcalls.items():
             t0 = time.perf_counter()
-            fn(*args)
+            tcall()
             firsts[name] = time.perf_counter() - t0
     per_round = max(1, -(-iters // rounds))
     times: dict[str, list[float]] = {name: [] for name in (*jax_fns, *torch_fns)}
@@ -227,8 +264,8 @@ def time_group(
         for name, (call, *_rest) in prepared.items():
             times[name] += _median_loop(call, w, per_round, min_time / rounds, max_iters // rounds)
         with ctx():
-            for name, (fn, args) in torch_fns.items():
-                times[name] += _median_loop(lambda fn=fn, args=args: fn(*args), w, per_round, min_time / rounds, max_iters // rounds)
+            for name, tcall in tcalls.items():
+                times[name] += _median_loop(tcall, w, per_round, min_time / rounds, max_iters // rounds)
     out = {name: Timing(statistics.median(times[name]), tuple(times[name]), first_call_s=first, trace_s=trace_s, compile_s=compile_s)
            for name, (_call, trace_s, compile_s, first) in prepared.items()}
     out.update({name: Timing(statistics.median(times[name]), tuple(times[name]), first_call_s=firsts[name]) for name in torch_fns})
@@ -275,6 +312,7 @@ def machine_description() -> dict[str, Any]:
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
+        "jax_device_kind": jax.devices()[0].device_kind,
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
     }
@@ -293,7 +331,8 @@ def describe(desc: dict[str, Any]) -> str:
     return (
         f"{desc['cpu']}, {desc['cores_usable']} usable cores of {desc['cores']} "
         f"(1-min load average {desc.get('load_avg_1m')} when the results were written); "
-        f"JAX backend {desc['jax_backend']} ({', '.join(desc['jax_devices'])}); "
+        f"JAX backend {desc['jax_backend']} ({', '.join(desc['jax_devices'])}"
+        + (f", {desc['jax_device_kind']}" if desc.get("jax_backend", "cpu") != "cpu" else "") + "); "
         f"jax {desc['jax']}, jaxlib {desc['jaxlib']}, {torch}, Python {desc['python']}"
     )
 
@@ -343,6 +382,14 @@ def replace_section(text: str, name: str, section: str) -> str:
     return text.rstrip("\n") + "\n\n" + section
 
 
+def backend_name(name: str) -> str:
+    """``name`` on CPU, ``name-gpu`` (``-tpu``) elsewhere: a run on an accelerator keeps the CPU results."""
+    import jax
+
+    backend = jax.default_backend()
+    return name if backend == "cpu" else f"{name}-{backend}"
+
+
 def write_results(
     name: str,
     rows: Sequence[Row],
@@ -354,7 +401,9 @@ def write_results(
     config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``rows`` to ``path_json`` (default ``benchmarks/results/<name>.json``) and section
-    ``## <name>`` of ``results_md`` (skipped if ``None``). Returns the JSON record."""
+    ``## <name>`` of ``results_md`` (skipped if ``None``); ``name`` gets the backend's suffix off CPU
+    (:func:`backend_name`). Returns the JSON record."""
+    name = backend_name(name)
     desc = machine_description()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = command or f"python benchmarks/{name}.py"
@@ -384,12 +433,17 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="few iterations (a smoke test); does not touch RESULTS.md unless --results-md is given")
     p.add_argument("--out", type=Path, default=None, help=f"JSON output (default benchmarks/results/{name}.json, or {name}-quick.json with --quick)")
     p.add_argument("--results-md", type=Path, default=None, help="markdown file whose section to rewrite (default benchmarks/RESULTS.md for full runs)")
+    p.add_argument("--min-time", type=float, default=None, help=f"seconds of timed calls per variant at least (default {FULL['min_time']}; "
+                   "a fraction of a second is plenty on a GPU)")
     return p
 
 
 def settings(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], Path, Path | None]:
     """Timer settings, JSON path and RESULTS.md path (or None) for parsed ``args``."""
     timer = dict(QUICK if args.quick else FULL)
+    if getattr(args, "min_time", None) is not None:
+        timer["min_time"] = args.min_time
+    name = backend_name(name)
     out = args.out or RESULTS_DIR / (f"{name}-quick.json" if args.quick else f"{name}.json")
     md = args.results_md or (None if args.quick else RESULTS_MD)
     return timer, out, md

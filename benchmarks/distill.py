@@ -43,11 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-import torch  # noqa: E402
 
-from benchmarks.common import jax_row, parser, settings, time_group, torch_row, write_results  # noqa: E402
+from benchmarks.common import jax_row, parser, settings, time_group, torch_row, use_gpu_peer, write_results  # noqa: E402
 from benchmarks.peers import torch_distill as td  # noqa: E402
-from benchmarks.peers.torch_models import lenet_from_jaxviz, nhwc_to_nchw, pure_params  # noqa: E402
+from benchmarks.peers.torch_models import lenet_from_jaxviz, nhwc_to_nchw, peer_tensor, pure_params  # noqa: E402
 from jaxviz.data import load_dataset  # noqa: E402
 from jaxviz.distill import DistillConfig, initial_distilled, make_outer_step, memory  # noqa: E402
 from jaxviz.distill.core import make_optimizer  # noqa: E402
@@ -101,8 +100,8 @@ def torch_peer(model, data, cfg, inits=None):
     """
     net = lenet_from_jaxviz(model)
     d0 = initial_distilled(cfg, data, model.num_classes)
-    x = torch.from_numpy(np.array(np.asarray(d0.x).transpose(0, 1, 4, 2, 3)))
-    labels = torch.from_numpy(np.asarray(d0.labels).astype(np.int64))
+    x = peer_tensor(np.asarray(d0.x).transpose(0, 1, 4, 2, 3))
+    labels = peer_tensor(np.asarray(d0.labels).astype(np.int64))
     if inits is not None:
         n = jax.tree.leaves(inits)[0].shape[0]
         chosen = [td.params_of(lenet_from_jaxviz(pure_params(jax.tree.map(lambda a, i=i: a[i], inits)))) for i in range(n)]
@@ -110,7 +109,7 @@ def torch_peer(model, data, cfg, inits=None):
         chosen = [td.params_of(net)]
     else:
         chosen = lambda: [td.fresh_init(net) for _ in range(cfg.num_inits)]  # noqa: E731
-    return td.OuterStep(net, x, labels, torch.from_numpy(np.array(d0.raw_lrs)), chosen, lr=cfg.lr,
+    return td.OuterStep(net, x, labels, peer_tensor(d0.raw_lrs), chosen, lr=cfg.lr,
                         step_size_lr=cfg.step_size_lr, beta1=cfg.beta1)
 
 
@@ -138,7 +137,7 @@ def check_equal(model, data, cfg, compiled, args, xt, yt):
     gx, glr = adam_gradient(opt_state, cfg.beta1)
     peer = torch_peer(model, data, cfg, inits=jax_inits(model, cfg) if cfg.init == "random" else None)
     loss_t, _ = peer(xt, yt)
-    tx, tlr = peer.x.grad.numpy().transpose(0, 1, 3, 4, 2), peer.raw_lrs.grad.numpy()
+    tx, tlr = peer.x.grad.cpu().numpy().transpose(0, 1, 3, 4, 2), peer.raw_lrs.grad.cpu().numpy()
     loss_j = float(metrics["loss"])
     errs = {"loss": abs(loss_j - loss_t.item()) / abs(loss_t.item()),
             "images": float(np.abs(gx - tx).max() / np.abs(tx).max()),
@@ -174,9 +173,9 @@ def _block(f, *args):
 
 
 # -- parts -----------------------------------------------------------------------------------------
-def outer(model, data, quick, timer):
+def outer(model, data, quick, timer, peak_rss=True):
     xr, yr = real_batch(data)
-    xt, yt = nhwc_to_nchw(xr), torch.from_numpy(yr.astype(np.int64))
+    xt, yt = nhwc_to_nchw(xr), peer_tensor(yr.astype(np.int64))
     big = DistillConfig(steps=2 if quick else 10, init="random", num_inits=4)
     cases = [("10 images, 1 step x 3 epochs, fixed init", DistillConfig(), {"jaxviz": {}}, dict(timer)),
              (f"{10 * big.steps} images, {big.steps} steps x 3 epochs, 4 random inits", big,
@@ -199,10 +198,11 @@ def outer(model, data, quick, timer):
             prepared[impl] = (step, args, compiled, trace_s, compile_s, first)
         peer = torch_peer(model, data, cfg)
         peer(xt, yt)  # warm
-        for impl, (_, args, compiled, *_rest) in prepared.items():
+        for impl, (_, args, compiled, *_rest) in prepared.items():  # the resident set means nothing on a GPU
             mem.append({"case": case, "impl": impl, "XLA estimate MiB": estimate_mib(compiled),
-                        "peak RSS growth MiB": peak_rss_mib(_block(compiled, *args))})
-        mem.append({"case": case, "impl": "torch", "XLA estimate MiB": None, "peak RSS growth MiB": peak_rss_mib(lambda: peer(xt, yt))})
+                        "peak RSS growth MiB": peak_rss_mib(_block(compiled, *args)) if peak_rss else None})
+        mem.append({"case": case, "impl": "torch", "XLA estimate MiB": None,
+                    "peak RSS growth MiB": peak_rss_mib(lambda: peer(xt, yt)) if peak_rss else None})
         t = time_group({impl: (p[0], p[1]) for impl, p in prepared.items()}, {"torch": (peer, (xt, yt))}, inference=False,
                        **tsettings)
         for impl, (_, _, _, trace_s, compile_s, first) in prepared.items():
@@ -214,7 +214,7 @@ def outer(model, data, quick, timer):
 
 def memory_vs_steps(model, data, steps_list):
     xr, yr = real_batch(data)
-    xt, yt = nhwc_to_nchw(xr), torch.from_numpy(yr.astype(np.int64))
+    xt, yt = nhwc_to_nchw(xr), peer_tensor(yr.astype(np.int64))
     rows = []
     for u in steps_list:
         row = {"unrolled steps": u}
@@ -237,7 +237,7 @@ def memory_vs_steps(model, data, steps_list):
 
 def per_init(model, data, sizes, quick):
     xr, yr = real_batch(data)
-    xt, yt = nhwc_to_nchw(xr), torch.from_numpy(yr.astype(np.int64))
+    xt, yt = nhwc_to_nchw(xr), peer_tensor(yr.astype(np.int64))
     jfns, tfns, compile_s = {}, {}, {}
     for b in sizes:
         cfg = DistillConfig(init="random", num_inits=b)
@@ -302,7 +302,7 @@ def fits(model_factory, data, classes, budget, step_points, quick):
     two compiled points (it is linear in the steps: each keeps its weights or activations) and
     checked by compiling at the answer; torch's peak RSS growth fitted on two runs, checked on a third."""
     xr, yr = real_batch(data)
-    xt, yt = nhwc_to_nchw(xr), torch.from_numpy(yr.astype(np.int64))
+    xt, yt = nhwc_to_nchw(xr), peer_tensor(yr.astype(np.int64))
     rows = []
     for c in classes:
         model = model_factory(c)
@@ -388,11 +388,12 @@ def main() -> None:
     if unknown:
         p.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     t_start = time.perf_counter()
+    on_gpu = use_gpu_peer() == "cuda"
     data = load_dataset("mnist5k")
     model = lenet(data.x_train.shape[1:], class_names=data.class_names, key=jax.random.key(0))
     result, rows, extra = {"parts": parts}, [], []
     if "outer" in parts:
-        rows, mem, checks = outer(model, data, args.quick, timer)
+        rows, mem, checks = outer(model, data, args.quick, timer, peak_rss=not on_gpu)
         result.update(outer_memory=mem, checks=checks)
     if "memory" in parts:
         result["memory"] = memory_vs_steps(model, data, (1, 5) if args.quick else (1, 10, 30, 100))
@@ -415,8 +416,9 @@ def main() -> None:
                      f"device (compile {d['4 devices']['compile s']:.1f} s vs {d['1 device']['compile s']:.1f} s); images after "
                      f"one step differ by at most {d['max |images after 4 devices - 1 device|']:.2g}. The devices share "
                      "the cores above, so a difference is not parallel speed-up: each device runs its own initialisations.")
-    extra.append("The machine was shared with other jobs while this ran (the load average above): ratios are from "
-                 "interleaved rounds in one process; absolute times are not comparable between runs.")
+    if not on_gpu:
+        extra.append("The machine was shared with other jobs while this ran (the load average above): ratios are from "
+                     "interleaved rounds in one process; absolute times are not comparable between runs.")
     kept = kept_subsections(md)
     if kept:
         extra.append(kept)

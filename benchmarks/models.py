@@ -53,12 +53,14 @@ from benchmarks.common import (
     table,
     time_group,
     torch_row,
+    use_gpu_peer,
     write_results,
 )
 from benchmarks.peers.torch_models import (
     convnet_from_jaxviz,
     lenet_from_jaxviz,
     nhwc_to_nchw,
+    peer_tensor,
     squeezenet_from_jaxviz,
 )
 from jaxviz import attribution
@@ -101,7 +103,7 @@ def squeezenet_rows(timer) -> tuple[list, Timing]:
     x = rng.uniform(size=(SQUEEZE_BATCH, SQUEEZE_SIZE, SQUEEZE_SIZE, 3)).astype(np.float32)
     targets = rng.integers(0, 1000, size=SQUEEZE_BATCH).astype(np.int32)
     xj, tj = jnp.asarray(x), jnp.asarray(targets)
-    xt, tt = nhwc_to_nchw(x), torch.from_numpy(targets.astype(np.int64))[:, None]
+    xt, tt = nhwc_to_nchw(x), peer_tensor(targets.astype(np.int64))[:, None]
     net = squeezenet_from_jaxviz(model)
     rows = []
 
@@ -152,8 +154,8 @@ def step_rows(timer, name, model, shape) -> list:
     params = model.params
     opt_state = optimizer.init(params)
     peer = {"lenet": lenet_from_jaxviz, "convnet": convnet_from_jaxviz}[name](model).train()
-    xt, yt = nhwc_to_nchw(x), torch.from_numpy(y.astype(np.int64))
-    np.testing.assert_allclose(peer(xt).detach().numpy(), np.asarray(model(x)), rtol=1e-4, atol=1e-5)  # same function
+    xt, yt = nhwc_to_nchw(x), peer_tensor(y.astype(np.int64))
+    np.testing.assert_allclose(peer(xt).detach().cpu().numpy(), np.asarray(model(x)), rtol=1e-4, atol=1e-5)  # same function
     opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
 
     def torch_step(x, y):
@@ -180,7 +182,7 @@ def predict_rows() -> list:
 
     def torch_predict():
         with torch.inference_mode():
-            return np.concatenate([net(xt[i : i + PREDICT_BATCH]).argmax(1).numpy() for i in range(0, PREDICT_N, PREDICT_BATCH)])
+            return np.concatenate([net(xt[i : i + PREDICT_BATCH]).argmax(1).cpu().numpy() for i in range(0, PREDICT_N, PREDICT_BATCH)])
 
     times = []
     for _ in range(2):
@@ -223,7 +225,7 @@ def layer_rows(timer) -> list:
     cases = []
     for label, hwc, k, cout, stride, pad in LAYERS:
         w = (rng.standard_normal((k, k, hwc[2], cout)) / np.sqrt(k * k * hwc[2])).astype(np.float32)
-        wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+        wt = peer_tensor(w.transpose(3, 2, 0, 1))
         padding = (k // 2) if pad == "SAME" else 0
 
         def jfn(x, w=w, stride=stride, pad=pad):
@@ -333,8 +335,8 @@ lowered by shape on CPU (the lowering of each layer row in brackets); "XLA ops (
 the same code under `ops.plain_xla()`, i.e. XLA's own convolution, `reduce_window` pooling and its
 `select_and_scatter` derivative, as the zoo was before. Their ratio to each other is the speed-up of
 the lowerings. All variants share the process and the cores and are timed in alternating rounds,
-so load from other processes falls on all alike; absolute times on a shared 2-core machine are
-indicative only. The eager rows time one call (the second) and are noisier.
+so load from other processes falls on all alike; absolute times mean something only on the machine
+described above. The eager rows time one call (the second) and are noisier.
 """
 
 OVERSUBSCRIBED = """\
@@ -358,6 +360,7 @@ def main(argv=None) -> list:
     if args.iters:
         timer["iters"] = args.iters
     torch.set_num_threads(TORCH_THREADS)
+    use_gpu_peer()
     print(describe(machine_description()), flush=True)
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()

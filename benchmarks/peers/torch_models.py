@@ -259,6 +259,11 @@ def lenet_from_jaxviz(model: Any) -> LeNet:
     return LeNet(cin, p["fc3"]["bias"].shape[0], size).load_jaxviz(p)
 
 
+def peer_tensor(a: Any) -> torch.Tensor:
+    """A writable torch copy of the array ``a`` (numpy or JAX) on torch's default device (the peer's)."""
+    return torch.from_numpy(np.array(a, order="C")).to(torch.get_default_device())
+
+
 def nhwc_to_nchw(x: Any) -> torch.Tensor:
-    """A contiguous float32 NCHW torch tensor from an NHWC array (numpy or JAX)."""
-    return torch.from_numpy(np.array(np.asarray(x, np.float32).transpose(0, 3, 1, 2), order="C"))  # a writable copy
+    """A contiguous float32 NCHW torch tensor from an NHWC array (numpy or JAX), on the peer's device."""
+    return peer_tensor(np.asarray(x, np.float32).transpose(0, 3, 1, 2))

@@ -13,7 +13,7 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
 * :func:`max_pool` -- max pooling whose derivative finds the first maximum of each window with one
   comparison per window offset and scatters the cotangent back with strided ``pad``s instead of
   ``select_and_scatter`` (a ``custom_jvp``, so forward mode works too); non-overlapping windows
-  that tile the image are a reshape and a ``max`` on CPU.
+  that tile the image are a reshape and a ``max``. On CPU only: elsewhere XLA's own pooling.
 * :func:`avg_pool` -- non-overlapping average pooling as a reshape and a ``mean``.
 * :func:`with_fast_ops` -- a function transform applying these lowerings to every convolution
   and max pooling of any JAX function (a jaxpr interpreter, as for guided backprop).
@@ -195,15 +195,16 @@ def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Seque
     ``padding``: ``"VALID"``, ``"SAME"``, ``"CEIL"`` (Caffe's ceil mode) or ``((lo, hi), (lo, hi))``;
     padded positions never win. On CPU, non-overlapping windows that tile the image exactly are a
     reshape and a ``max`` (ties split the gradient equally, as ``jnp.max`` does); otherwise the
-    derivative is :func:`max_pool`'s slice-compare-pad rule instead of ``select_and_scatter``.
+    derivative is :func:`max_pool`'s slice-compare-pad rule instead of ``select_and_scatter``. Off CPU
+    it is XLA's ``reduce_window`` and ``select_and_scatter``: on an H200 the slice-compare-pad
+    derivative was 1.1-1.4x slower and LeNet's Adam step 1.6x (``## models-gpu`` of benchmarks/RESULTS.md).
     """
     window, strides = _check_pool(x, window, strides)
     pads = _pool_pads(padding, jnp.shape(x)[1:3], window, strides)
     h, w = jnp.shape(x)[1:3]
-    if _plain_xla_active():
+    if _plain_xla_active() or jax.default_backend() != "cpu":
         return _reduce_window_max(x, window, strides, pads)
-    if (jax.default_backend() == "cpu" and window == strides and pads == ((0, 0), (0, 0))
-            and h % window[0] == 0 and w % window[1] == 0):
+    if window == strides and pads == ((0, 0), (0, 0)) and h % window[0] == 0 and w % window[1] == 0:
         return _split_windows(x, window).max(axis=(2, 4))
     return _max_pool(x, window, strides, pads)
 

@@ -107,6 +107,17 @@ def test_max_pool_sends_a_tied_window_gradient_to_its_first_maximum():
     np.testing.assert_array_equal(g, expected)
 
 
+def test_max_pool_is_xlas_own_off_cpu(monkeypatch):
+    x = jnp.zeros((2, 9, 9, 4))
+
+    def primitives(backend):
+        monkeypatch.setattr(jax, "default_backend", lambda: backend)
+        return str(jax.make_jaxpr(jax.grad(lambda x: ops.max_pool(x, 3, 2, "CEIL").sum()))(x))
+
+    assert "select_and_scatter" not in primitives("cpu")  # CPU: the slice-compare-pad derivative
+    assert "select_and_scatter" in primitives("gpu")  # XLA's derivative on accelerators
+
+
 def test_avg_pool_is_the_window_mean():
     x = jax.random.normal(jax.random.key(2), (2, 9, 8, 3))
     _close(ops.avg_pool(x, 2), nnx.avg_pool(x, (2, 2), strides=(2, 2)))
