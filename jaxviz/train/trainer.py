@@ -85,10 +85,12 @@ def _predicted_classes(model: Model, params: Any, x: jax.Array) -> jax.Array:
 
 def predict(model: Model, x: np.ndarray, batch_size: int = 1000, params: Any = None) -> np.ndarray:
     """Predicted class of every example, in batches: one compiled program per batch shape, reused
-    across calls (full batches and the tail)."""
+    across calls (full batches and the tail). Every batch is dispatched before the first result is
+    read, so an accelerator is not left waiting on the host between batches."""
     model.require_head("predict")
     params = model.params if params is None else params
-    return np.concatenate([np.asarray(_predicted_classes(model, params, x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
+    pending = [_predicted_classes(model, params, x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate([np.asarray(p) for p in pending])
 
 
 def accuracy(model: Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:

@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from tiny_nets import tiny_cnn
 
 from jaxviz import attribution as A
 from jaxviz.attribution import _common as C
@@ -40,3 +41,13 @@ def test_unhashable_setting_runs_op_by_op(cnn, x8):
     got = A.occlusion(cnn, x8, 0, window=4, stride=2, fill=fill).prob
     want = A.occlusion(cnn, x8, 0, window=4, stride=2, fill=(0.5, 0.5, 0.5)).prob
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4)
+
+
+def test_eager_calls_trace_a_model_for_its_logits_shape_once(cnn, x8):
+    A.gradient(cnn, x8, [0, 3])
+    traced = C._abstract_logits.cache_info().misses
+    A.gradient(cnn, x8 * 0.5, [1, 2])  # same model and shapes: the output shape is remembered
+    assert C._abstract_logits.cache_info().misses == traced
+    with pytest.raises(TargetError, match="out of range"):  # a model with fewer classes is traced anew, and checked
+        A.gradient(tiny_cnn(classes=3), x8, [0, 3])
+    assert C._abstract_logits.cache_info().misses == traced + 1
