@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxviz.data import Dataset
-from jaxviz.distill.core import Distilled, DistillResult, inner_train
+from jaxviz.distill.core import Distilled, DistillResult, inner_train, over_networks
 from jaxviz.distill.evaluate import _accuracy, _per_class, _trained, evaluate, kmeans_centres, random_real, train_fresh
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model
@@ -204,8 +204,8 @@ def cross_architecture(sets: Mapping[str, tuple[Any, Any]], models: Mapping[str,
 @jax.jit
 def _training_accuracy(model: Model, inits: Any, x: jax.Array, targets: jax.Array, lrs: jax.Array, xs: jax.Array, ys: jax.Array):
     """Accuracy on ``(xs, ys)`` of each init after the inner run with step sizes ``lrs``, ``(inits,)``."""
-    params = jax.vmap(lambda p: inner_train(model, p, x, targets, lrs, remat=False))(inits)
-    logits = jax.vmap(model.apply, in_axes=(0, None))(params, xs)
+    params = over_networks(lambda p: inner_train(model, p, x, targets, lrs, remat=False), inits)
+    logits = over_networks(model.apply, params, xs)
     return jnp.mean(jnp.argmax(logits, -1) == ys[None], axis=-1)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -39,6 +40,18 @@ from jaxviz.train import Checkpointer, cache_dir, run_id, run_loop
 
 INITS = ("fixed", "random", "pool")
 EVAL_INITS = 4  # fresh initialisations behind the test accuracy shown during a random-init run
+
+
+def over_networks(fn: Callable[..., Any], params: Any, *args: Any) -> Any:
+    """``fn(p, *args)`` for each network ``p`` of a stacked ``params`` tree (leading axis), stacked back.
+
+    Vmapped on accelerators; a loop (``lax.map``) on CPU, where XLA runs a convolution with a batch of
+    kernels as a grouped convolution: looping was 1.4-2.2x faster there for LeNet and the ConvNet, both
+    for forward passes on 1,000 images and for 20 full-batch SGD steps (2-core Xeon, interleaved runs).
+    """
+    if jax.default_backend() == "cpu":
+        return jax.lax.map(lambda p: fn(p, *args), params)
+    return jax.vmap(fn, in_axes=(0,) + (None,) * len(args))(params, *args)
 
 
 class DistillConfig(NamedTuple):

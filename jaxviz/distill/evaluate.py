@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from jaxviz.data import Dataset
-from jaxviz.distill.core import DistillConfig, Distilled, DistillResult, inner_train, soft_cross_entropy
+from jaxviz.distill.core import DistillConfig, Distilled, DistillResult, inner_train, over_networks, soft_cross_entropy
 from jaxviz.distill.pools import network_fingerprints, pool_params
 from jaxviz.errors import JaxvizError
 from jaxviz.models.contract import Model
@@ -44,13 +44,13 @@ def _accuracy(model: Model, params: Any, x: np.ndarray, y: np.ndarray, batch: in
 
 @jax.jit
 def _correct(model: Model, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-    logits = jax.vmap(model.apply, in_axes=(0, None))(params, x)
+    logits = over_networks(model.apply, params, x)
     return jnp.sum(jnp.argmax(logits, -1) == y[None], axis=-1)
 
 
 @jax.jit
 def _trained(model: Model, inits: Any, d: Distilled) -> Any:
-    return jax.vmap(lambda p: inner_train(model, p, d.x, d.targets(model.num_classes), d.lrs, remat=False))(inits)
+    return over_networks(lambda p: inner_train(model, p, d.x, d.targets(model.num_classes), d.lrs, remat=False), inits)
 
 
 def evaluate(model: Model, result: DistillResult, x: np.ndarray, y: np.ndarray, *, num_inits: int = 10,
@@ -110,7 +110,7 @@ def evaluate_pool(model: Model, result: DistillResult, held_out: Any, x: np.ndar
 
 @functools.partial(jax.jit, static_argnames="epochs")
 def _fit(model: Model, inits: Any, xs: jax.Array, ts: jax.Array, lr: jax.Array, momentum: jax.Array, epochs: int) -> Any:
-    """Full-batch SGD with momentum on ``(xs, ts)`` for ``epochs`` steps from each of ``inits`` (vmapped)."""
+    """Full-batch SGD with momentum on ``(xs, ts)`` for ``epochs`` steps from each of ``inits`` (:func:`over_networks`)."""
     opt = optax.sgd(lr, momentum)
 
     def one(p):
@@ -122,7 +122,7 @@ def _fit(model: Model, inits: Any, xs: jax.Array, ts: jax.Array, lr: jax.Array, 
 
         return jax.lax.scan(step, (p, opt.init(p)), None, length=epochs)[0][0]
 
-    return jax.vmap(one)(inits)
+    return over_networks(one, inits)
 
 
 def train_fresh(model: Model, x: jax.Array, targets: jax.Array, x_test: np.ndarray, y_test: np.ndarray, *, epochs: int = 300,
@@ -133,7 +133,7 @@ def train_fresh(model: Model, x: jax.Array, targets: jax.Array, x_test: np.ndarr
       x: distilled images, any leading shape ``(..., H, W, C)`` (flattened to one batch).
       targets: matching target distributions ``(..., classes)`` (``Distilled.targets``).
       epochs: full-batch SGD steps.
-      num_inits: fresh initialisations trained (vmapped); mean and std of their test accuracy.
+      num_inits: fresh initialisations trained (:func:`over_networks`); mean and std of their test accuracy.
     """
     shape = tuple(model.input_shape)
     xs = jnp.asarray(x, jnp.float32).reshape(-1, *shape)

@@ -37,7 +37,7 @@ import optax
 from matplotlib.figure import Figure
 
 from jaxviz.data import Dataset
-from jaxviz.distill.core import Distilled, DistillResult, class_counts
+from jaxviz.distill.core import Distilled, DistillResult, class_counts, over_networks
 from jaxviz.distill.evaluate import random_real
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model
@@ -64,7 +64,7 @@ class MatchConfig(NamedTuple):
       optimizer: ``"sgd"`` (with ``momentum``, the paper's) or ``"adam"``.
       lr: learning rate on the pixels.
       momentum: SGD momentum (the paper's 0.5).
-      nets: random networks sampled per iteration; their losses are averaged (vmapped). The paper
+      nets: random networks sampled per iteration; their losses are averaged (:func:`over_networks`). The paper
         uses one.
       augment: apply DSA (the same random scale, rotation, crop and flip to the real and synthetic
         images of a class) before embedding.
@@ -188,7 +188,7 @@ def make_match_step(model: Model, config: MatchConfig, optimizer: optax.Gradient
     """``step((x_syn, opt_state), (x_real, i)) -> (new, {"loss"})`` for :func:`~jaxviz.train.run_loop`.
 
     ``x_syn`` is ``(n, H, W, C)`` (class ``j % classes`` at ``j``); ``x_real`` is ``(classes, m, H, W, C)``.
-    Iteration ``i`` draws ``config.nets`` networks from ``fold_in(key(seed + 1), i)`` (vmapped; the loss
+    Iteration ``i`` draws ``config.nets`` networks from ``fold_in(key(seed + 1), i)`` (:func:`over_networks`; the loss
     is their mean) and one DSA transform per class from ``fold_in(key(seed + 2), i)``.
     """
 
@@ -199,7 +199,7 @@ def make_match_step(model: Model, config: MatchConfig, optimizer: optax.Gradient
             x_real, syn = (jax.vmap(dsa_augment)(a, affines) for a in (x_real, syn))
         keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed + 1), i), config.nets)
         nets = jax.vmap(model.init)(keys)
-        return jax.vmap(lambda p: dm_loss(model, p, x_real, syn, layer))(nets).mean()
+        return over_networks(lambda p: dm_loss(model, p, x_real, syn, layer), nets).mean()
 
     def step(carry, batch):
         x_syn, opt_state = carry

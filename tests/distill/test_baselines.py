@@ -204,3 +204,18 @@ def test_tour_study_records_table1(tmp_path):
     soft = study(report, tmp_path / "o", model, data, cfg._replace(soft_labels=True), cache=tmp_path / "c", progress=False,
                  table=dict(num_sets=2))
     assert "table" not in soft and len(soft["runs"]) == 1 and "soft-labels-linear-blobs" in report.write().read_text()
+
+
+def test_over_networks_loops_on_cpu_and_vmaps_elsewhere(monkeypatch):
+    from jaxviz.distill import over_networks
+    from jaxviz.models import lenet
+
+    model = lenet(key=jax.random.key(0))
+    params = jax.vmap(model.init)(jax.random.split(jax.random.key(1), 3))
+    x = jax.random.uniform(jax.random.key(2), (4, 28, 28, 1))
+    looped = over_networks(model.apply, params, x)
+    np.testing.assert_allclose(looped, jax.vmap(model.apply, in_axes=(0, None))(params, x), rtol=1e-5, atol=1e-5)
+    assert looped.shape == (3, 4, 10)
+    assert "scan" in str(jax.make_jaxpr(lambda p: over_networks(model.apply, p, x))(params))  # a loop over the networks
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert "scan" not in str(jax.make_jaxpr(lambda p: over_networks(model.apply, p, x))(params))  # one vmapped pass
