@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="inner epochs over the distilled steps (default: %(default)s)")
     parser.add_argument("--num-inits", type=int, default=4, help="random initialisations per iteration (default: %(default)s)")
     parser.add_argument("--inits-per-pass", type=int, default=None, help="vmap this many initialisations at a time and loop over the "
-                        "groups (default: all at once)")
+                        "groups (default: all at once on a GPU/TPU, one at a time on CPU)")
     parser.add_argument("--iterations", type=int, default=None, help="outer Adam iterations (default: the library's "
                         "DistillConfig; --quick: 40 with the tour's short-run recipe)")
     parser.add_argument("--batch-size", type=int, default=None, help="real images per iteration (default: DistillConfig's)")

@@ -66,17 +66,17 @@ class DistillConfig(NamedTuple):
       init: ``"fixed"`` (the model's own parameters), ``"random"`` (fresh ``model.init`` draws) or
         ``"pool"`` (networks drawn from a pool of pretrained ones, ``distill(..., pool=...)``; Wang et
         al.'s adaptation and poisoning settings).
-      num_inits: initialisations sampled per outer iteration (``init="random"`` or ``"pool"``), vmapped.
+      num_inits: initialisations sampled per outer iteration (``init="random"`` or ``"pool"``); see ``inits_per_pass``.
       inits_per_pass: vmap this many initialisations at a time and loop (``lax.map``) over the
-        groups; ``None`` vmaps all of them at once (meant for accelerators; on CPU a vmapped
-        convolution over a batch of kernels runs grouped, 2.7x slower per initialisation for LeNet
-        in ``benchmarks/RESULTS.md``, so small groups may be faster there).
+        groups; ``None``: all of them at once on accelerators and when sharded over a mesh, one at a
+        time on CPU (there a vmapped convolution over a batch of kernels runs grouped: 5.3x slower
+        per initialisation at 4 inits for LeNet, ``## distill`` of ``benchmarks/RESULTS.md``).
       soft_labels: learn label logits per distilled image (SLDD).
       iterations: outer Adam iterations. The defaults (Adam at 0.01 on the images and 0.02 on the raw
         step sizes, beta1 0.5, real batch 256) take LeNet from its fixed initialisation on MNIST-5k
         with 10 images, 1 step x 3 epochs, to 86% test accuracy in 8000 iterations (about 12 minutes
-        on one CPU core); 3000 give about 80%. Wang et al. train for about 23,000 iterations of
-        1,024 real images.
+        on one CPU core), 88.9% in 20,000 (30 minutes); 3000 give about 80%. Wang et al. train for
+        about 23,000 iterations of 1,024 real images.
       batch_size: real images per outer iteration.
       lr: Adam learning rate for images and label logits (cosine decay to a tenth), in pixel units.
       step_size_lr: Adam learning rate for the raw (pre-softplus) step sizes (cosine decay to a tenth).
@@ -323,10 +323,10 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
 
         def loss_fn(learned):
             full = learned._replace(labels=d.labels) if learned.labels is None else learned
-            if config.inits_per_pass is None or config.init == "fixed":
+            if config.init == "fixed" or (config.inits_per_pass is None and (mesh is not None or jax.default_backend() != "cpu")):
                 losses, accs = jax.vmap(per_init, in_axes=(None, 0, None, None))(full, inits, xr, yr)
-            else:
-                losses, accs = jax.lax.map(lambda t: per_init(full, t, xr, yr), inits, batch_size=config.inits_per_pass)
+            else:  # on CPU one at a time by default, as over_networks does
+                losses, accs = jax.lax.map(lambda t: per_init(full, t, xr, yr), inits, batch_size=config.inits_per_pass or 1)
             return losses.mean(), accs.mean()
 
         learned = _opt_target(d)

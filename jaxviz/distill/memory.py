@@ -156,8 +156,8 @@ def _advice(config: Any) -> str:
     tips.append(f"fewer unrolled inner steps (now {config.steps} steps x {config.epochs} epochs = {unrolled})")
     if not config.remat:
         tips.append("remat=True (recompute each inner step's activations in the backward pass)")
-    if config.init == "random" and (config.inits_per_pass is None or config.inits_per_pass > 1):
-        now = config.num_inits if config.inits_per_pass is None else config.inits_per_pass
+    now = config.inits_per_pass or (1 if jax.default_backend() == "cpu" else config.num_inits)  # None: make_outer_step's default
+    if config.init == "random" and now > 1:
         tips.append(f"a smaller inits_per_pass (now {now} initialisations at once; 1 loops over them) or fewer num_inits")
     tips.append(f"a smaller batch_size (now {config.batch_size} real images)")
     if config.images_per_class > 1 and config.num_images is None:

@@ -110,7 +110,7 @@ def test_vmapped_initialisations_equal_a_loop_and_are_fresh():
     assert np.ptp(losses) > 1e-4  # the inits really differ
     # looping over the inits in groups (lax.map) gives the same loss and gradient as one vmap
     grads = []
-    for per_pass in (None, 1, 2):
+    for per_pass in (None, 1, 2, cfg.num_inits):  # None: one at a time on CPU; num_inits: one vmap
         sgd = optax.sgd(1.0)
         (d1, _), m = jax.jit(make_outer_step(model, cfg._replace(inits_per_pass=per_pass), None, sgd))(
             (d0, sgd.init(d0._replace(labels=None))), batch)
