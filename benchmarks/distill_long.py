@@ -34,8 +34,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS_DIR, RESULTS_MD, backend_name, describe, machine_description, replace_section  # noqa: E402
+from benchmarks.distill_table import RECIPES  # noqa: E402
+from jaxviz.distill import DistillConfig  # noqa: E402
 
-RANDOM = dict(init="random", steps=10, num_inits=2, inits_per_pass=1)  # distill_table.py's random-init recipe
+# distill_table.py's random-init recipe (its sets can replace the table's with --from-artifacts), without its iterations
+RANDOM = {f: v for f, v in RECIPES["random"]._asdict().items() if f != "iterations" and v != DistillConfig._field_defaults[f]}
 RUNS = {  # name: (data set, DistillConfig fields besides the defaults)
     "mnist5k-fixed": ("mnist5k", {}),
     "mnist5k-fixed-batch1024": ("mnist5k", dict(batch_size=1024)),
@@ -54,7 +57,6 @@ def _setup(name: str):
     import jax
 
     from jaxviz.data import load_dataset
-    from jaxviz.distill import DistillConfig
     from jaxviz.models import lenet
 
     dataset, fields = RUNS[name]

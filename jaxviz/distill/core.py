@@ -323,10 +323,12 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
 
         def loss_fn(learned):
             full = learned._replace(labels=d.labels) if learned.labels is None else learned
-            if config.init == "fixed" or (config.inits_per_pass is None and (mesh is not None or jax.default_backend() != "cpu")):
+            if config.init == "fixed" or mesh is not None:
                 losses, accs = jax.vmap(per_init, in_axes=(None, 0, None, None))(full, inits, xr, yr)
-            else:  # on CPU one at a time by default, as over_networks does
-                losses, accs = jax.lax.map(lambda t: per_init(full, t, xr, yr), inits, batch_size=config.inits_per_pass or 1)
+            elif config.inits_per_pass is None:  # looped on CPU, vmapped elsewhere
+                losses, accs = over_networks(lambda t: per_init(full, t, xr, yr), inits)
+            else:
+                losses, accs = jax.lax.map(lambda t: per_init(full, t, xr, yr), inits, batch_size=config.inits_per_pass)
             return losses.mean(), accs.mean()
 
         learned = _opt_target(d)
