@@ -263,15 +263,18 @@ def layer_rows(timer) -> list:
     return rows
 
 
-def im2col_from(fn, channels):
-    """``fn`` traced with im2col used from ``channels`` input channels (``ops.IM2COL_MIN_CHANNELS``)."""
+def with_rules(fn, **constants):
+    """``fn`` traced with some of ``jaxviz.models.ops``'s rule constants changed (e.g. ``IM2COL_MIN_CHANNELS=32``)."""
 
     def traced(*args):
-        old, ops.IM2COL_MIN_CHANNELS = ops.IM2COL_MIN_CHANNELS, channels
+        old = {name: getattr(ops, name) for name in constants}
+        for name, value in constants.items():
+            setattr(ops, name, value)
         try:
             return fn(*args)
         finally:
-            ops.IM2COL_MIN_CHANNELS = old
+            for name, value in old.items():
+                setattr(ops, name, value)
 
     return traced
 
@@ -279,7 +282,7 @@ def im2col_from(fn, channels):
 def probe_rows(timer) -> list:
     """Why the shipped choices: whole-network variants of the lowering and of the chunking, interleaved."""
     rows = []
-    shipped = f"shipped (im2col from {ops.IM2COL_MIN_CHANNELS} ch)"
+    shipped = "shipped rules"
 
     def variant_rows(benchmark, case, tm, items, unit="img"):
         ref = tm[shipped]
@@ -294,8 +297,8 @@ def probe_rows(timer) -> list:
         return jax.grad(lambda x: jnp.take_along_axis(m(x), t[:, None], axis=1).sum())(x)
 
     fns = {shipped: (input_grad, (model, x, t)),
-           "im2col from 32 ch": (im2col_from(lambda *a: input_grad(*a), 32), (model, x, t)),
-           "no im2col": (im2col_from(lambda *a: input_grad(*a), 1 << 30), (model, x, t)),
+           "im2col from 32 ch": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=32), (model, x, t)),
+           "no im2col": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=1 << 30), (model, x, t)),
            "plain XLA": (xla(lambda *a: input_grad(*a)), (model, x, t))}
     rows += variant_rows("probe-lowering", f"SqueezeNet input gradient, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px",
                          time_group(fns, {}, **timer), SQUEEZE_BATCH)
@@ -306,9 +309,27 @@ def probe_rows(timer) -> list:
     args = ((net.params, net.state, optimizer.init(net.params)), (jnp.asarray(rng.uniform(size=(STEP_BATCH, 32, 32, 3)).astype(np.float32)),
             jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)), jnp.int32(0)))
     fns = {shipped: (make_train_step(net, optimizer), args),
-           "no im2col": (im2col_from(make_train_step(net, optimizer), 1 << 30), args),
+           "no im2col": (with_rules(make_train_step(net, optimizer), IM2COL_MIN_CHANNELS=1 << 30), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}
     rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
+
+    def step_args(net, shape):
+        return ((net.params, net.state, optimizer.init(net.params)), (jnp.asarray(rng.uniform(size=(STEP_BATCH, *shape)).astype(np.float32)),
+                jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)), jnp.int32(0)))
+
+    net = lenet((28, 28, 1), 10, key=jax.random.key(0))
+    args = step_args(net, (28, 28, 1))
+    fns = {shipped: (make_train_step(net, optimizer), args),
+           "conv1 XLA (no taps)": (with_rules(make_train_step(net, optimizer), TAPS_MAX=0), args),
+           "conv2 input gradient XLA": (with_rules(make_train_step(net, optimizer), TAPS_INPUT_GRAD_MAX_CHANNELS=0), args),
+           "plain XLA": (xla(make_train_step(net, optimizer)), args)}
+    rows += variant_rows("probe-lowering", f"LeNet-5 Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
+
+    net = convnet((28, 28, 1), 10, key=jax.random.key(0))
+    args = step_args(net, (28, 28, 1))
+    fns = {shipped: (make_train_step(net, optimizer), args),
+           "conv1 1 -> 128 as taps": (with_rules(make_train_step(net, optimizer), TAPS_MAX_OUT_CHANNELS=128), args)}
+    rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}, 28x28x1", time_group(fns, {}, **timer), STEP_BATCH, "ex")
 
     photos_ = jnp.asarray(np.stack([resize(photo(n), SQUEEZE_SIZE) for n in ("chelsea", "coffee", "astronaut", "rocket")] * (SQUEEZE_BATCH // 4)))
     targets = jnp.argmax(jax.jit(lambda m, x: m(x))(model, photos_), axis=1).astype(jnp.int32)

@@ -8,8 +8,13 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   takes it as ``conv_general_dilated=``). On CPU a 1x1 convolution becomes one ``dot_general``, a
   larger kernel over a small image with many input channels becomes im2col + one ``dot_general``
   (the "unfold + GEMM" lowering of Chellapilla et al., "High Performance Convolutional Neural
-  Networks for Document Processing", 2006), everything else stays XLA's convolution. On GPU and
-  TPU it is always XLA's convolution. :func:`choose_lowering` states the rule.
+  Networks for Document Processing", 2006), a one-channel image a sum over kernel taps of its
+  shifted copy times the tap, everything else stays XLA's convolution. The gradients may use
+  another lowering than the forward pass (a ``custom_jvp`` whose tangent is linear in each
+  argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
+  that they run as fast inside ``lax.scan``/``lax.map`` loops as outside (XLA's CPU compiler
+  leaves the layout JAX derives as it is inside loops, where it ran 5-110x slower). On GPU and TPU
+  it is always XLA's convolution. :func:`choose_lowerings` states the rules.
 * :func:`max_pool` -- max pooling whose derivative finds the first maximum of each window with one
   comparison per window offset and scatters the cotangent back with strided ``pad``s instead of
   ``select_and_scatter`` (a ``custom_jvp``, so forward mode works too); non-overlapping windows
@@ -29,16 +34,17 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxviz import jaxpr as J
 from jaxviz.errors import JaxvizError
 
-LOWERINGS = ("auto", "xla", "dot", "im2col")
+LOWERINGS = ("auto", "xla", "dot", "im2col", "taps")
 # im2col + dot beats XLA's CPU convolution when the output image is small and the kernel reads many
 # input channels (whole networks, interleaved, 2-core Xeon; `benchmarks/models.py --probes`):
 # ConvNet's 128->128 3x3 at 16 and 8 px make its Adam step 0.71-0.81x as long; SqueezeNet's 3x3
@@ -46,6 +52,18 @@ LOWERINGS = ("auto", "xla", "dot", "im2col")
 # stay XLA's.
 IM2COL_MAX_PIXELS = 32 * 32
 IM2COL_MIN_CHANNELS = 128
+# XLA's CPU convolution is slow with very few channels. LeNet-5's Adam step, batch 256, one core
+# (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum of the
+# shifted image times each tap made the step 0.73x as long (that layer's forward alone: 1.5 vs
+# 14.8 ms); the input gradient of its 6 -> 16 convolution at 10 px as a sum over taps of the
+# shifted cotangent times the transposed tap, 0.93x. The same sum was slower for ConvNet's 3 -> 128
+# at 32 px and SqueezeNet's 3 -> 64 at 113 px, and for ConvNet's 1 -> 128 at 28 px (1.04x), and
+# col2im (the transpose of im2col) was slower in the network than XLA's transposed convolution,
+# although faster for the layer alone.
+TAPS_MAX = 7 * 7
+TAPS_MAX_OUT_CHANNELS = 16
+TAPS_INPUT_GRAD_MAX_CHANNELS = 8
+TAPS_INPUT_GRAD_MAX_PIXELS = 16 * 16
 _STATE = threading.local()  # .xla: plain_xla() is active in this thread
 _NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
 _HWIO = (3, 2, 0, 1)  # ... and of an HWIO kernel
@@ -76,30 +94,54 @@ def _pads(padding, in_spatial, window, strides) -> tuple[tuple[int, int], ...]:
     return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
-def choose_lowering(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_strides: Sequence[int],
-                    padding: Any = "VALID", *, dimension_numbers: Any = None, lhs_dilation: Sequence[int] | None = None,
-                    rhs_dilation: Sequence[int] | None = None, feature_group_count: int = 1,
-                    batch_group_count: int = 1, backend: str | None = None) -> str:
-    """The lowering :func:`conv_general_dilated` uses: ``"dot"``, ``"im2col"`` or ``"xla"``.
+class Lowerings(NamedTuple):
+    """How :func:`conv_general_dilated` computes a convolution (``forward``), its gradient with respect
+    to the input (``input_grad``) and to the kernel (``kernel_grad``): each one of ``LOWERINGS``."""
+
+    forward: str
+    input_grad: str
+    kernel_grad: str
+
+
+def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_strides: Sequence[int],
+                     padding: Any = "VALID", *, dimension_numbers: Any = None, lhs_dilation: Sequence[int] | None = None,
+                     rhs_dilation: Sequence[int] | None = None, feature_group_count: int = 1,
+                     batch_group_count: int = 1, backend: str | None = None) -> Lowerings:
+    """The lowerings :func:`conv_general_dilated` uses for the forward pass and both gradients.
 
     Off CPU (``backend``, default :func:`jax.default_backend`), and for anything but a plain 2-D
-    NHWC x HWIO convolution (dilation, groups), XLA's convolution. On CPU: a 1x1 kernel with unit
-    strides and no padding is a ``"dot"``; a larger kernel whose output has at most
-    ``IM2COL_MAX_PIXELS`` pixels and whose input has at least ``IM2COL_MIN_CHANNELS`` channels is
-    ``"im2col"``; the rest ``"xla"``.
+    NHWC x HWIO convolution (dilation, groups), XLA's convolution throughout. On CPU the forward
+    pass is: a ``"dot"`` for a 1x1 kernel with unit strides and no padding; ``"taps"`` (the sum
+    over kernel taps of the shifted image times the tap) for a one-channel image, at most
+    ``TAPS_MAX`` taps and ``TAPS_MAX_OUT_CHANNELS`` output channels; ``"im2col"`` when the output has at most ``IM2COL_MAX_PIXELS`` pixels and the
+    input at least ``IM2COL_MIN_CHANNELS`` channels; otherwise ``"xla"``. Both gradients are the
+    forward's own transpose, except: after ``"taps"`` XLA's; for an XLA forward pass reading at most
+    ``TAPS_INPUT_GRAD_MAX_CHANNELS`` channels into at most ``TAPS_INPUT_GRAD_MAX_PIXELS`` output
+    pixels, the input gradient is the transpose of ``"taps"``.
     """
     backend = jax.default_backend() if backend is None else backend
+    xla = Lowerings("xla", "xla", "xla")
     if backend != "cpu" or not _plain(lhs_shape, rhs_shape, dimension_numbers, lhs_dilation, rhs_dilation,
                                      feature_group_count, batch_group_count):
-        return "xla"
-    kh, kw, cin, _ = rhs_shape
+        return xla
+    kh, kw, cin, cout = rhs_shape
     pads = _pads(padding, lhs_shape[1:3], (kh, kw), window_strides)
     if (kh, kw) == (1, 1) and tuple(window_strides) == (1, 1) and pads == ((0, 0), (0, 0)):
-        return "dot"
+        return Lowerings("dot", "dot", "dot")
     ho, wo = (_out_size(n, k, s, p) for n, k, s, p in zip(lhs_shape[1:3], (kh, kw), window_strides, pads))
+    if cin == 1 and kh * kw <= TAPS_MAX and cout <= TAPS_MAX_OUT_CHANNELS:
+        return Lowerings("taps", "xla", "xla")
     if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_MIN_CHANNELS:
-        return "im2col"
-    return "xla"
+        return Lowerings("im2col", "im2col", "im2col")
+    if kh * kw <= TAPS_MAX and cin <= TAPS_INPUT_GRAD_MAX_CHANNELS and ho * wo <= TAPS_INPUT_GRAD_MAX_PIXELS:
+        return Lowerings("xla", "taps", "xla")
+    return xla
+
+
+def choose_lowering(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_strides: Sequence[int],
+                    padding: Any = "VALID", **kwargs: Any) -> str:
+    """The forward lowering of :func:`choose_lowerings`: ``"dot"``, ``"taps"``, ``"im2col"`` or ``"xla"``."""
+    return choose_lowerings(lhs_shape, rhs_shape, window_strides, padding, **kwargs).forward
 
 
 def _out_size(n: int, k: int, s: int, pad: tuple[int, int]) -> int:
@@ -121,45 +163,112 @@ def _dot(patches, kernel, precision, preferred_element_type):
                            preferred_element_type=preferred_element_type)
 
 
+def _window(x, i, j, ho, wo, strides):
+    """The ``(B, ho, wo, C)`` pixels that kernel offset ``(i, j)`` reads of a padded batch."""
+    b, _, _, c = x.shape
+    return lax.slice(x, (0, i, j, 0), (b, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
+
+
 def _im2col(x, kh, kw, strides, pads):
     """``(B, Ho, Wo, kh * kw * C)`` patches, offsets major and channels minor (the HWIO kernel order)."""
     x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-    b, h, w, c = x.shape
+    _, h, w, _ = x.shape
     ho, wo = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
-    cols = [lax.slice(x, (0, i, j, 0), (b, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
-            for i in range(kh) for j in range(kw)]
-    return jnp.concatenate(cols, axis=-1)
+    return jnp.concatenate([_window(x, i, j, ho, wo, strides) for i in range(kh) for j in range(kw)], axis=-1)
+
+
+def _taps(x, kernel, strides, pads, preferred_element_type):
+    """The convolution as the sum over kernel taps of the shifted image times the tap (a product for one channel)."""
+    kh, kw, _, _ = kernel.shape
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    _, h, w, _ = x.shape
+    ho, wo = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    out = sum(jnp.einsum("bhwc,cd->bhwd", _window(x, i, j, ho, wo, strides), kernel[i, j]) for i in range(kh) for j in range(kw))
+    return out if preferred_element_type is None else out.astype(preferred_element_type)
+
+
+def _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_type, linear_in=None):
+    """A plain NHWC x HWIO convolution computed by ``lowering``.
+
+    ``linear_in="lhs"``/``"rhs"``: as a tangent linear in that argument, XLA's convolution is written
+    so that its transpose (that argument's gradient) is a convolution in XLA's canonical layout
+    (batch, spatial, feature x spatial, in, out). The transposes JAX derives from the plain form
+    (batch and feature swapped for the kernel gradient, in and out swapped for the input gradient)
+    are made canonical by XLA's CPU compiler only outside loops: inside ``lax.scan``/``lax.map``
+    bodies they ran 5-110x slower (ConvNet's 128 -> 128 kernel gradient, batch 256: 72.6 s vs
+    0.66 s; LeNet's conv2: 188 vs 4.3 ms), while the canonical form takes the same time in and out
+    of loops.
+    """
+    if lowering == "xla" and linear_in == "lhs":
+        dn = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(2, 3, 0, 1), out_spec=(0, 3, 1, 2))
+        return lax.conv_general_dilated(lhs, jnp.transpose(rhs, (0, 1, 3, 2)), strides, pads, dimension_numbers=dn,
+                                        precision=precision, preferred_element_type=preferred_element_type)
+    if lowering == "xla" and linear_in == "rhs":
+        dn = lax.ConvDimensionNumbers(lhs_spec=(3, 0, 1, 2), rhs_spec=(3, 0, 1, 2), out_spec=(2, 3, 0, 1))
+        out = lax.conv_general_dilated(jnp.transpose(lhs, (3, 1, 2, 0)), jnp.transpose(rhs, (2, 0, 1, 3)), strides, pads,
+                                       dimension_numbers=dn, precision=precision, preferred_element_type=preferred_element_type)
+        return jnp.transpose(out, (2, 0, 1, 3))
+    if lowering == "xla":
+        return lax.conv_general_dilated(lhs, rhs, strides, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision=precision, preferred_element_type=preferred_element_type)
+    if lowering == "taps":
+        return _taps(lhs, rhs, strides, pads, preferred_element_type)
+    patches = lhs if lowering == "dot" else _im2col(lhs, *jnp.shape(rhs)[:2], strides, pads)
+    return _dot(patches, rhs, precision, preferred_element_type)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5, 6))
+def _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type):
+    return _lowered(lowerings.forward, lhs, rhs, strides, pads, precision, preferred_element_type)
+
+
+def _split_conv_jvp(strides, pads, lowerings, precision, preferred_element_type, primals, tangents):
+    # The tangent is linear in each argument's tangent, so reverse mode transposes each term: the
+    # input gradient is the transpose of `lowerings.input_grad`, the kernel gradient of `kernel_grad`.
+    (lhs, rhs), (dlhs, drhs) = primals, tangents
+    out = _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type)
+    terms = []
+    if not isinstance(dlhs, SymbolicZero):
+        terms.append(_lowered(lowerings.input_grad, dlhs, rhs, strides, pads, precision, preferred_element_type, "lhs"))
+    if not isinstance(drhs, SymbolicZero):
+        terms.append(_lowered(lowerings.kernel_grad, lhs, drhs, strides, pads, precision, preferred_element_type, "rhs"))
+    return out, sum(terms[1:], terms[0])
+
+
+_split_conv.defjvp(_split_conv_jvp, symbolic_zeros=True)
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
                          preferred_element_type=None, out_sharding=None, *, lowering: str = "auto"):
-    """:func:`jax.lax.conv_general_dilated` computed with the lowering of :func:`choose_lowering`.
+    """:func:`jax.lax.conv_general_dilated` computed with the lowerings of :func:`choose_lowerings`.
 
     Same arguments and result (up to float32 rounding); ``lowering`` forces one of
-    ``"xla"``/``"dot"``/``"im2col"`` (``"dot"`` and ``"im2col"`` only where :func:`choose_lowering`
-    could pick them on CPU: plain NHWC x HWIO, ``"dot"`` for 1x1 unit-stride unpadded kernels).
+    ``"xla"``/``"dot"``/``"im2col"``/``"taps"`` for the forward pass and both gradients, which are
+    then plain autodiff of it (``"dot"``, ``"im2col"`` and ``"taps"`` only where
+    :func:`choose_lowerings` could pick them on CPU: plain NHWC x HWIO, ``"dot"`` for 1x1
+    unit-stride unpadded kernels). With ``"auto"`` on CPU, XLA's gradient convolutions are laid
+    out to run as fast inside ``lax.scan``/``lax.map`` bodies as outside (see ``_lowered``).
     Use it in a flax module as ``nnx.Conv(..., conv_general_dilated=conv_general_dilated)``.
     """
     if lowering not in LOWERINGS:
         raise JaxvizError(f"unknown convolution lowering {lowering!r}; choose one of {', '.join(map(repr, LOWERINGS))}.")
     plain = _plain(jnp.shape(lhs), jnp.shape(rhs), dimension_numbers, lhs_dilation, rhs_dilation,
                    feature_group_count, batch_group_count) and out_sharding is None
-    if lowering == "auto":
-        lowering = "xla" if not plain or _plain_xla_active() else choose_lowering(
-            jnp.shape(lhs), jnp.shape(rhs), window_strides, padding, dimension_numbers=dimension_numbers)
-    if lowering == "xla":
+    if lowering == "xla" or (lowering == "auto" and (not plain or _plain_xla_active() or jax.default_backend() != "cpu")):
         kw = {} if out_sharding is None else {"out_sharding": out_sharding}
         return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
                                         feature_group_count, batch_group_count, precision, preferred_element_type, **kw)
     kh, kw_, _, _ = jnp.shape(rhs)
     strides = tuple(window_strides)
     pads = _pads(padding, jnp.shape(lhs)[1:3], (kh, kw_), strides)
+    if lowering == "auto":
+        lowerings = choose_lowerings(jnp.shape(lhs), jnp.shape(rhs), strides, pads, dimension_numbers=dimension_numbers)
+        return _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type)
     if not plain or (lowering == "dot" and ((kh, kw_) != (1, 1) or strides != (1, 1) or pads != ((0, 0), (0, 0)))):
         raise JaxvizError(f"lowering {lowering!r} does not apply to a convolution of {jnp.shape(lhs)} with kernel {jnp.shape(rhs)} "
                           f"(strides {strides}, padding {pads}); use lowering='auto' or 'xla'.")
-    patches = lhs if lowering == "dot" else _im2col(lhs, kh, kw_, strides, pads)
-    return _dot(patches, rhs, precision, preferred_element_type)
+    return _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_type)  # plain autodiff of it
 
 
 def conv_with(lowering: str) -> Callable[..., jax.Array]:
@@ -246,19 +355,16 @@ def _max_pool_jvp(window, strides, pads, primals, tangents):
     # than select_and_scatter.
     (x,), (t,) = primals, tangents
     y = _reduce_window_max(x, window, strides, pads)
-    b, ho, wo, c = y.shape
+    _, ho, wo, _ = y.shape
     xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
     tp = jnp.pad(t, ((0, 0), *pads, (0, 0)))
     found = jnp.zeros(y.shape, bool)
     out = jnp.zeros(y.shape, t.dtype)
     for i in range(window[0]):
         for j in range(window[1]):
-            def part(a, i=i, j=j):
-                return lax.slice(a, (0, i, j, 0), (b, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
-
-            hit = (part(xp) == y) & ~found
+            hit = (_window(xp, i, j, ho, wo, strides) == y) & ~found
             found = found | hit
-            out = out + jnp.where(hit, part(tp), jnp.zeros((), t.dtype))
+            out = out + jnp.where(hit, _window(tp, i, j, ho, wo, strides), jnp.zeros((), t.dtype))
     return y, out
 
 
@@ -305,5 +411,5 @@ def with_fast_ops(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-__all__ = ["LOWERINGS", "avg_pool", "choose_lowering", "conv_general_dilated", "conv_with",
+__all__ = ["LOWERINGS", "Lowerings", "avg_pool", "choose_lowering", "choose_lowerings", "conv_general_dilated", "conv_with",
            "max_pool", "plain_xla", "with_fast_ops"]

@@ -20,6 +20,21 @@ def _close(a, b, rtol=2e-5):
     assert float(np.abs(a - b).max()) <= rtol * scale, float(np.abs(a - b).max()) / scale
 
 
+def _primitive_names(closed_jaxpr) -> list[str]:
+    """Every primitive of a jaxpr, also inside the calls (jit, custom_jvp) it makes."""
+    names = []
+
+    def visit(eqns):
+        for e in eqns:
+            names.append(e.primitive.name)
+            for sub in ("jaxpr", "call_jaxpr"):
+                if sub in e.params:
+                    visit(getattr(e.params[sub], "jaxpr", e.params[sub]).eqns)
+
+    visit(closed_jaxpr.jaxpr.eqns)
+    return names
+
+
 def _conv_case(key, b, hw, cin, cout, k):
     kx, kk = jax.random.split(key)
     return jax.random.normal(kx, (b, hw, hw, cin)), jax.random.normal(kk, (k, k, cin, cout)) / np.sqrt(k * k * cin)
@@ -33,6 +48,8 @@ def _conv_case(key, b, hw, cin, cout, k):
         ("im2col", 11, 5, 6, 3, (2, 2), ((1, 2), (0, 3))),  # asymmetric padding, strides
         ("im2col", 10, 3, 4, 3, (2, 1), "VALID"),
         ("xla", 8, 3, 4, 3, (1, 1), "SAME"),
+        ("taps", 12, 1, 6, 5, (1, 1), ((2, 2), (2, 2))),  # LeNet's first layer
+        ("taps", 11, 3, 5, 3, (2, 1), ((1, 0), (2, 1))),
     ],
 )
 def test_conv_lowerings_equal_xla_forward_and_both_gradients(lowering, hw, cin, cout, k, strides, padding):
@@ -53,13 +70,68 @@ def test_choose_lowering_follows_shape_and_backend():
     assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="cpu", **sq) == "im2col"
     assert ops.choose_lowering((16, 27, 27, 32), (3, 3, 32, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((16, 56, 56, 16), (3, 3, 16, 64), (1, 1), "SAME", backend="cpu", **sq) == "xla"
-    assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "xla"
+    assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "taps"
+    assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("taps", "xla", "xla")
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "taps", "xla")
+    assert ops.choose_lowering((256, 28, 28, 1), (3, 3, 1, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
+    assert ops.choose_lowerings((16, 227, 227, 3), (3, 3, 3, 64), (2, 2), "VALID", backend="cpu", **sq) == ("xla",) * 3
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="gpu", **sq) == ("xla",) * 3
     assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="gpu", **sq) == "xla"
     assert ops.choose_lowering((16, 56, 56, 128), (1, 1, 128, 16), (1, 1), "VALID", backend="tpu", **sq) == "xla"
     # grouped, dilated or other layouts keep XLA's convolution
     assert ops.choose_lowering((2, 9, 9, 32), (1, 1, 16, 32), (1, 1), feature_group_count=2, backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((2, 9, 9, 32), (3, 3, 32, 8), (1, 1), rhs_dilation=(2, 2), backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((2, 32, 9, 9), (8, 32, 1, 1), (1, 1), dimension_numbers=("NCHW", "OIHW", "NCHW"), backend="cpu") == "xla"
+
+
+@pytest.mark.parametrize("cin, cout, hw, padding", [(1, 6, 12, ((2, 2), (2, 2))), (6, 16, 9, "VALID")])
+def test_split_lowerings_equal_xla_in_every_mode(cin, cout, hw, padding):
+    """LeNet's layers: forward and gradients from different lowerings (a custom_jvp), also in forward
+    mode and to second order (dataset distillation differentiates through gradient steps)."""
+    x, w = _conv_case(jax.random.key(cin), 2, hw, cin, cout, 5)
+    lowerings = ops.choose_lowerings(x.shape, w.shape, (1, 1), padding, dimension_numbers=NHWC, backend="cpu")
+    assert len(set(lowerings)) > 1
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=NHWC)
+    new = lambda x, w: ops.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=NHWC)
+    tx, tw = jax.random.normal(jax.random.key(7), x.shape), jax.random.normal(jax.random.key(8), w.shape)
+
+    @jax.jit
+    def run(x, w):
+        out = []
+        for f in (new, ref):
+            loss = lambda x, w, f=f: jnp.sum(jnp.sin(f(x, w)))
+            step = lambda x, w, f=f: jnp.sum(jnp.cos(f(x, w - 0.1 * jax.grad(loss, 1)(x, w))))  # one inner SGD step
+            out.append((f(x, w), *jax.grad(loss, (0, 1))(x, w), jax.jvp(f, (x, w), (tx, tw))[1], jax.grad(step)(x, w)))
+        return out
+
+    if jax.default_backend() == "cpu":
+        assert str(jax.make_jaxpr(new)(x, w)).count("custom_jvp_call") == 1
+    for a, b in zip(*run(x, w)):
+        _close(a, b, rtol=5e-5)
+
+
+def test_gradient_convolutions_are_in_xlas_canonical_layout(monkeypatch):
+    """Inside loops XLA's CPU compiler runs a convolution in another layout 5-110x slower, so every
+    convolution of the gradient is NHWC x HWIO -> NHWC (and any kernel flip an explicit reverse)."""
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    x, w = _conv_case(jax.random.key(5), 2, 9, 16, 12, 3)
+
+    def loss(x, w):
+        h = ops.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
+        return jnp.sum(jnp.sin(ops.conv_general_dilated(h, w[:, :, :12], (2, 2), "VALID", dimension_numbers=NHWC)))
+
+    def visit(eqns, found):
+        for e in eqns:
+            if e.primitive.name == "conv_general_dilated":
+                found.append(tuple(map(tuple, e.params["dimension_numbers"])))
+            for sub in ("jaxpr", "call_jaxpr"):
+                if sub in e.params:
+                    visit(getattr(e.params[sub], "jaxpr", e.params[sub]).eqns, found)
+        return found
+
+    layouts = visit(jax.make_jaxpr(jax.grad(loss, (0, 1)))(x, w).jaxpr.eqns, [])
+    assert len(layouts) == 6  # 2 forward, 2 input and 2 kernel gradients
+    assert set(layouts) == {((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))}
 
 
 def test_forcing_an_inapplicable_lowering_is_an_error():
@@ -134,7 +206,7 @@ def test_with_fast_ops_rewrites_any_function_and_keeps_its_gradient():
 
     params = {"w": w, "w1": w1}
     fast = ops.with_fast_ops(net)
-    prims = {e.primitive.name for e in jax.make_jaxpr(fast)(x, params).jaxpr.eqns}
+    prims = set(_primitive_names(jax.make_jaxpr(fast)(x, params)))
     if jax.default_backend() == "cpu":
         assert "conv_general_dilated" not in prims and "dot_general" in prims
     _close(jax.jit(fast)(x, params), jax.jit(net)(x, params))
@@ -150,22 +222,11 @@ def test_zoo_models_use_the_chosen_lowerings(squeezenet_model):
         pytest.skip("on accelerators every convolution stays XLA's")
 
     def count(model, x):
-        eqns = jax.make_jaxpr(lambda x: model(x))(x).jaxpr.eqns
-        names = []
-
-        def visit(eqns):
-            for e in eqns:
-                names.append(e.primitive.name)
-                for sub in ("jaxpr", "call_jaxpr"):
-                    if sub in e.params:
-                        visit(getattr(e.params[sub], "jaxpr", e.params[sub]).eqns)
-
-        visit(eqns)
-        return names.count("conv_general_dilated")
+        return _primitive_names(jax.make_jaxpr(lambda x: model(x))(x)).count("conv_general_dilated")
 
     # SqueezeNet: its 1x1 convolutions are dots; conv1 and the eight 3x3 expand convolutions stay XLA's
     assert count(squeezenet_model, jnp.zeros((1, 99, 99, 3))) == 9
-    assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 2
+    assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 1  # conv1 (one channel in) is a sum over taps
     assert count(convnet(), jnp.zeros((1, 32, 32, 3))) == 1  # only block 1 (3 channels in); 128 -> 128 is im2col
 
 
