@@ -8,7 +8,8 @@ the images and step sizes are checked equal to jaxviz's before anything is timed
 (``--parts``, default all):
 
   outer     time per outer iteration (trace and compile apart from the steady state) and peak
-            memory, jaxviz vs torch: (10 images, 1 step x 3 epochs, fixed init) and (100 images,
+            memory, jaxviz vs torch: (10 images, 1 step x 3 epochs, fixed init; the inner steps
+            unrolled, jaxviz's default, and as a rolled loop) and (100 images,
             10 steps x 3 epochs, 4 random inits: jaxviz's default -- one init at a time on CPU, all
             vmapped elsewhere -- and all vmapped with inits_per_pass=4);
   memory    memory vs unrolled inner steps, jaxviz with and without ``jax.checkpoint``, and torch;
@@ -178,7 +179,8 @@ def outer(model, data, quick, timer, peak_rss=True):
     xr, yr = real_batch(data)
     xt, yt = nhwc_to_nchw(xr), peer_tensor(yr.astype(np.int64))
     big = DistillConfig(steps=2 if quick else 10, init="random", num_inits=4)
-    cases = [("10 images, 1 step x 3 epochs, fixed init", DistillConfig(), {"jaxviz": {}}, dict(timer)),
+    cases = [("10 images, 1 step x 3 epochs, fixed init", DistillConfig(),
+              {"jaxviz": {}, "jaxviz rolled inner loop (unroll=1)": dict(unroll=1)}, dict(timer)),
              (f"{10 * big.steps} images, {big.steps} steps x 3 epochs, 4 random inits", big,
               {"jaxviz": {}, "jaxviz all inits vmapped (inits_per_pass=4)": dict(inits_per_pass=4)},
               dict(warmup=0, iters=2 if quick else 3, min_time=0.0, rounds=1 if quick else 3))]

@@ -69,7 +69,7 @@ class DistillConfig(NamedTuple):
       num_inits: initialisations sampled per outer iteration (``init="random"`` or ``"pool"``); see ``inits_per_pass``.
       inits_per_pass: vmap this many initialisations at a time and loop (``lax.map``) over the
         groups; ``None``: all of them at once on accelerators and when sharded over a mesh, one at a
-        time on CPU (there a vmapped convolution over a batch of kernels runs grouped: 5.3x slower
+        time on CPU (there a vmapped convolution over a batch of kernels runs grouped: 4.3x slower
         per initialisation at 4 inits for LeNet, ``## distill`` of ``benchmarks/RESULTS.md``).
       soft_labels: learn label logits per distilled image (SLDD).
       iterations: outer Adam iterations. The defaults (Adam at 0.01 on the images and 0.02 on the raw
@@ -88,8 +88,9 @@ class DistillConfig(NamedTuple):
         baselines' setting.
       remat: wrap each inner step in :func:`jax.checkpoint`.
       unroll: inner steps unrolled per iteration of the compiled inner loop (:func:`inner_train`); the
-        default unrolls the paper's 1 step x 3 epochs completely, 1.6x faster per outer iteration on
-        CPU than a rolled loop (LeNet, MNIST-5k); 1 keeps long runs' compile time and memory lowest.
+        default unrolls the paper's 1 step x 3 epochs completely, a little faster per outer iteration
+        on CPU than a rolled loop (LeNet, MNIST-5k, ``## distill`` of ``benchmarks/RESULTS.md``); 1
+        keeps compile time and memory lowest.
       seed: images, initialisations and minibatches all derive from it.
       checkpoint_seconds: wall time between orbax checkpoints (not part of the run's identity).
     """

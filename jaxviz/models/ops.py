@@ -183,7 +183,11 @@ def _taps(x, kernel, strides, pads, preferred_element_type):
     x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
     _, h, w, _ = x.shape
     ho, wo = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
-    out = sum(jnp.einsum("bhwc,cd->bhwd", _window(x, i, j, ho, wo, strides), kernel[i, j]) for i in range(kh) for j in range(kw))
+    def tap(i, j):
+        window = _window(x, i, j, ho, wo, strides)
+        return window * kernel[i, j].reshape(1, 1, 1, -1) if x.shape[-1] == 1 else jnp.einsum("bhwc,cd->bhwd", window, kernel[i, j])
+
+    out = sum(tap(i, j) for i in range(kh) for j in range(kw))
     return out if preferred_element_type is None else out.astype(preferred_element_type)
 
 
