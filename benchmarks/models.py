@@ -320,27 +320,10 @@ def probe_rows(timer) -> list:
     net = lenet((28, 28, 1), 10, key=jax.random.key(0))
     args = step_args(net, (28, 28, 1))
     fns = {shipped: (make_train_step(net, optimizer), args),
-           "conv1 XLA (no taps)": (with_rules(make_train_step(net, optimizer), TAPS_MAX_OUT_CHANNELS=0), args),
+           "conv1 XLA (no taps)": (with_rules(make_train_step(net, optimizer), TAPS_MAX=0), args),
            "conv2 input gradient XLA": (with_rules(make_train_step(net, optimizer), TAPS_INPUT_GRAD_MAX_CHANNELS=0), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}
     rows += variant_rows("probe-lowering", f"LeNet-5 Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
-
-    def taps_forward(fn):
-        """``fn`` traced with the lowering of differentiated convolutions used undifferentiated too."""
-
-        def traced(*args):
-            choose = ops.choose_lowerings
-            ops.choose_lowerings = lambda *a, **k: choose(*a, **k)._replace(forward=choose(*a, **k).differentiated)
-            try:
-                return fn(*args)
-            finally:
-                ops.choose_lowerings = choose
-
-        return traced
-
-    x1000 = jnp.asarray(rng.uniform(size=(1000, 28, 28, 1)).astype(np.float32))
-    fns = {shipped: (lambda m, x: m(x), (net, x1000)), "conv1 as taps": (taps_forward(lambda m, x: m(x)), (net, x1000))}
-    rows += variant_rows("probe-lowering", "LeNet-5 forward, batch 1000", time_group(fns, {}, **timer), 1000)
 
     net = convnet((28, 28, 1), 10, key=jax.random.key(0))
     args = step_args(net, (28, 28, 1))

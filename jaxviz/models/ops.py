@@ -8,8 +8,8 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   takes it as ``conv_general_dilated=``). On CPU a 1x1 convolution becomes one ``dot_general``, a
   larger kernel over a small image with many input channels becomes im2col + one ``dot_general``
   (the "unfold + GEMM" lowering of Chellapilla et al., "High Performance Convolutional Neural
-  Networks for Document Processing", 2006), a differentiated one-channel image a sum over kernel
-  taps of its shifted copy times the tap, everything else stays XLA's convolution. The gradients may use
+  Networks for Document Processing", 2006), a one-channel image a sum over kernel taps of its
+  shifted copy times the tap, everything else stays XLA's convolution. The gradients may use
   another lowering than the forward pass (a ``custom_jvp`` whose tangent is linear in each
   argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
   that they run as fast inside ``lax.scan``/``lax.map`` loops as outside (XLA's CPU compiler
@@ -52,10 +52,10 @@ LOWERINGS = ("auto", "xla", "dot", "im2col", "taps")
 # stay XLA's.
 IM2COL_MAX_PIXELS = 32 * 32
 IM2COL_MIN_CHANNELS = 128
-# XLA's CPU convolution is slow with very few channels when differentiated. LeNet-5's Adam step,
-# batch 256, one core (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px
-# as a sum of the shifted image times each tap made the step 0.73x as long (but a forward pass
-# alone 1.2-1.7x: `Lowerings.differentiated`); the input gradient of its 6 -> 16 convolution at 10 px as a sum over taps of the
+# XLA's CPU convolution is slow with very few channels. LeNet-5's Adam step, batch 256, one core
+# (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum of the
+# shifted image times each tap made the step 0.73x as long (that layer's forward alone: 1.5 vs
+# 14.8 ms); the input gradient of its 6 -> 16 convolution at 10 px as a sum over taps of the
 # shifted cotangent times the transposed tap, 0.93x. The same sum was slower for ConvNet's 3 -> 128
 # at 32 px and SqueezeNet's 3 -> 64 at 113 px, and for ConvNet's 1 -> 128 at 28 px (1.04x), and
 # col2im (the transpose of im2col) was slower in the network than XLA's transposed convolution,
@@ -96,13 +96,11 @@ def _pads(padding, in_spatial, window, strides) -> tuple[tuple[int, int], ...]:
 
 class Lowerings(NamedTuple):
     """How :func:`conv_general_dilated` computes a convolution (``forward``), its gradient with respect
-    to the input (``input_grad``) and to the kernel (``kernel_grad``), and its value when it is
-    differentiated (``differentiated``, in a ``grad`` or ``jvp``): each one of ``LOWERINGS``."""
+    to the input (``input_grad``) and to the kernel (``kernel_grad``): each one of ``LOWERINGS``."""
 
     forward: str
     input_grad: str
     kernel_grad: str
-    differentiated: str
 
 
 def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_strides: Sequence[int],
@@ -113,38 +111,36 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
 
     Off CPU (``backend``, default :func:`jax.default_backend`), and for anything but a plain 2-D
     NHWC x HWIO convolution (dilation, groups), XLA's convolution throughout. On CPU the forward
-    pass is: a ``"dot"`` for a 1x1 kernel with unit strides and no padding; ``"im2col"`` when the
-    output has at most ``IM2COL_MAX_PIXELS`` pixels and the input at least ``IM2COL_MIN_CHANNELS``
-    channels; otherwise ``"xla"``. Both gradients are the forward's own transpose, except that for a
-    kernel of at most ``TAPS_MAX`` taps over an XLA forward pass the input gradient is the transpose
-    of ``"taps"`` (the sum over kernel taps of the shifted image times the tap) when the input has at
-    most ``TAPS_INPUT_GRAD_MAX_CHANNELS`` channels and the output at most
-    ``TAPS_INPUT_GRAD_MAX_PIXELS`` pixels. The value of a differentiated convolution is computed as
-    the forward pass, except with ``"taps"`` for a one-channel image and at most
-    ``TAPS_MAX_OUT_CHANNELS`` output channels (undifferentiated, XLA's convolution was faster there).
+    pass is: a ``"dot"`` for a 1x1 kernel with unit strides and no padding; ``"taps"`` (the sum
+    over kernel taps of the shifted image times the tap) for a one-channel image, at most
+    ``TAPS_MAX`` taps and ``TAPS_MAX_OUT_CHANNELS`` output channels; ``"im2col"`` when the output has at most ``IM2COL_MAX_PIXELS`` pixels and the
+    input at least ``IM2COL_MIN_CHANNELS`` channels; otherwise ``"xla"``. Both gradients are the
+    forward's own transpose, except: after ``"taps"`` XLA's; for an XLA forward pass reading at most
+    ``TAPS_INPUT_GRAD_MAX_CHANNELS`` channels into at most ``TAPS_INPUT_GRAD_MAX_PIXELS`` output
+    pixels, the input gradient is the transpose of ``"taps"``.
     """
     backend = jax.default_backend() if backend is None else backend
-    xla = Lowerings("xla", "xla", "xla", "xla")
+    xla = Lowerings("xla", "xla", "xla")
     if backend != "cpu" or not _plain(lhs_shape, rhs_shape, dimension_numbers, lhs_dilation, rhs_dilation,
                                      feature_group_count, batch_group_count):
         return xla
     kh, kw, cin, cout = rhs_shape
     pads = _pads(padding, lhs_shape[1:3], (kh, kw), window_strides)
     if (kh, kw) == (1, 1) and tuple(window_strides) == (1, 1) and pads == ((0, 0), (0, 0)):
-        return Lowerings("dot", "dot", "dot", "dot")
+        return Lowerings("dot", "dot", "dot")
     ho, wo = (_out_size(n, k, s, p) for n, k, s, p in zip(lhs_shape[1:3], (kh, kw), window_strides, pads))
     if cin == 1 and kh * kw <= TAPS_MAX and cout <= TAPS_MAX_OUT_CHANNELS:
-        return Lowerings("xla", "xla", "xla", "taps")
+        return Lowerings("taps", "xla", "xla")
     if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_MIN_CHANNELS:
-        return Lowerings("im2col", "im2col", "im2col", "im2col")
+        return Lowerings("im2col", "im2col", "im2col")
     if kh * kw <= TAPS_MAX and cin <= TAPS_INPUT_GRAD_MAX_CHANNELS and ho * wo <= TAPS_INPUT_GRAD_MAX_PIXELS:
-        return Lowerings("xla", "taps", "xla", "xla")
+        return Lowerings("xla", "taps", "xla")
     return xla
 
 
 def choose_lowering(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_strides: Sequence[int],
                     padding: Any = "VALID", **kwargs: Any) -> str:
-    """The forward lowering of :func:`choose_lowerings`: ``"dot"``, ``"im2col"`` or ``"xla"``."""
+    """The forward lowering of :func:`choose_lowerings`: ``"dot"``, ``"taps"``, ``"im2col"`` or ``"xla"``."""
     return choose_lowerings(lhs_shape, rhs_shape, window_strides, padding, **kwargs).forward
 
 
@@ -234,8 +230,7 @@ def _split_conv_jvp(strides, pads, lowerings, precision, preferred_element_type,
     # The tangent is linear in each argument's tangent, so reverse mode transposes each term: the
     # input gradient is the transpose of `lowerings.input_grad`, the kernel gradient of `kernel_grad`.
     (lhs, rhs), (dlhs, drhs) = primals, tangents
-    out = _split_conv(lhs, rhs, strides, pads, lowerings._replace(forward=lowerings.differentiated), precision,
-                      preferred_element_type)
+    out = _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type)
     terms = []
     if not isinstance(dlhs, SymbolicZero):
         terms.append(_lowered(lowerings.input_grad, dlhs, rhs, strides, pads, precision, preferred_element_type, "lhs"))

@@ -70,11 +70,12 @@ def test_choose_lowering_follows_shape_and_backend():
     assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="cpu", **sq) == "im2col"
     assert ops.choose_lowering((16, 27, 27, 32), (3, 3, 32, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((16, 56, 56, 16), (3, 3, 16, 64), (1, 1), "SAME", backend="cpu", **sq) == "xla"
-    assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("xla", "xla", "xla", "taps")
-    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "taps", "xla", "xla")
-    assert ops.choose_lowerings((256, 28, 28, 1), (3, 3, 1, 128), (1, 1), "SAME", backend="cpu", **sq).differentiated == "xla"
-    assert ops.choose_lowerings((16, 227, 227, 3), (3, 3, 3, 64), (2, 2), "VALID", backend="cpu", **sq) == ("xla",) * 4
-    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="gpu", **sq) == ("xla",) * 4
+    assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "taps"
+    assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("taps", "xla", "xla")
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "taps", "xla")
+    assert ops.choose_lowering((256, 28, 28, 1), (3, 3, 1, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
+    assert ops.choose_lowerings((16, 227, 227, 3), (3, 3, 3, 64), (2, 2), "VALID", backend="cpu", **sq) == ("xla",) * 3
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="gpu", **sq) == ("xla",) * 3
     assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="gpu", **sq) == "xla"
     assert ops.choose_lowering((16, 56, 56, 128), (1, 1, 128, 16), (1, 1), "VALID", backend="tpu", **sq) == "xla"
     # grouped, dilated or other layouts keep XLA's convolution
@@ -225,7 +226,7 @@ def test_zoo_models_use_the_chosen_lowerings(squeezenet_model):
 
     # SqueezeNet: its 1x1 convolutions are dots; conv1 and the eight 3x3 expand convolutions stay XLA's
     assert count(squeezenet_model, jnp.zeros((1, 99, 99, 3))) == 9
-    assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 2  # undifferentiated, LeNet's conv1 is XLA's too
+    assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 1  # conv1 (one channel in) is a sum over taps
     assert count(convnet(), jnp.zeros((1, 32, 32, 3))) == 1  # only block 1 (3 channels in); 128 -> 128 is im2col
 
 
