@@ -320,10 +320,14 @@ def probe_rows(timer) -> list:
     net = lenet((28, 28, 1), 10, key=jax.random.key(0))
     args = step_args(net, (28, 28, 1))
     fns = {shipped: (make_train_step(net, optimizer), args),
-           "conv1 XLA (no taps)": (with_rules(make_train_step(net, optimizer), TAPS_MAX=0), args),
+           "conv1 XLA (no taps)": (with_rules(make_train_step(net, optimizer), TAPS_MAX_OUT_CHANNELS=0), args),
            "conv2 input gradient XLA": (with_rules(make_train_step(net, optimizer), TAPS_INPUT_GRAD_MAX_CHANNELS=0), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}
     rows += variant_rows("probe-lowering", f"LeNet-5 Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
+
+    x1000 = jnp.asarray(rng.uniform(size=(1000, 28, 28, 1)).astype(np.float32))
+    fns = {shipped: (lambda m, x: m(x), (net, x1000)), "conv1 XLA (no taps)": (with_rules(lambda m, x: m(x), TAPS_MAX_OUT_CHANNELS=0), (net, x1000))}
+    rows += variant_rows("probe-lowering", "LeNet-5 forward, batch 1000", time_group(fns, {}, **timer), 1000)
 
     net = convnet((28, 28, 1), 10, key=jax.random.key(0))
     args = step_args(net, (28, 28, 1))

@@ -55,7 +55,8 @@ IM2COL_MIN_CHANNELS = 128
 # XLA's CPU convolution is slow with very few channels. LeNet-5's Adam step, batch 256, one core
 # (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum of the
 # shifted image times each tap made the step 0.73x as long (that layer's forward alone: 1.5 vs
-# 14.8 ms); the input gradient of its 6 -> 16 convolution at 10 px as a sum over taps of the
+# 14.8 ms; a whole forward pass without gradient, though, about 1.2-1.7x as long, in the probes);
+# the input gradient of its 6 -> 16 convolution at 10 px as a sum over taps of the
 # shifted cotangent times the transposed tap, 0.93x. The same sum was slower for ConvNet's 3 -> 128
 # at 32 px and SqueezeNet's 3 -> 64 at 113 px, and for ConvNet's 1 -> 128 at 28 px (1.04x), and
 # col2im (the transpose of im2col) was slower in the network than XLA's transposed convolution,
