@@ -52,19 +52,14 @@ LOWERINGS = ("auto", "xla", "dot", "im2col", "taps")
 # stay XLA's.
 IM2COL_MAX_PIXELS = 32 * 32
 IM2COL_MIN_CHANNELS = 128
-# XLA's CPU convolution is slow with very few channels. LeNet-5's Adam step, batch 256, one core
-# (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum of the
-# shifted image times each tap made the step 0.73x as long (that layer's forward alone: 1.5 vs
-# 14.8 ms; a whole forward pass without gradient, though, about 1.2-1.7x as long, in the probes);
-# the input gradient of its 6 -> 16 convolution at 10 px as a sum over taps of the
-# shifted cotangent times the transposed tap, 0.93x. The same sum was slower for ConvNet's 3 -> 128
-# at 32 px and SqueezeNet's 3 -> 64 at 113 px, and for ConvNet's 1 -> 128 at 28 px (1.04x), and
-# col2im (the transpose of im2col) was slower in the network than XLA's transposed convolution,
-# although faster for the layer alone.
+# XLA's CPU convolution is slow with very few channels in a training step. LeNet-5's Adam step,
+# batch 256 (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum
+# of the shifted image times each tap made the step 0.74x as long, but a forward pass alone 1.8x.
+# The same sum was slower for ConvNet's 1 -> 128 at 28 px (1.02x) and, as the input gradient of
+# LeNet's 6 -> 16 convolution, 0.93x on one core but 1.05x on two; col2im (the transpose of im2col)
+# was slower in the network than XLA's transposed convolution, although faster for the layer alone.
 TAPS_MAX = 7 * 7
 TAPS_MAX_OUT_CHANNELS = 16
-TAPS_INPUT_GRAD_MAX_CHANNELS = 8
-TAPS_INPUT_GRAD_MAX_PIXELS = 16 * 16
 _STATE = threading.local()  # .xla: plain_xla() is active in this thread
 _NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
 _HWIO = (3, 2, 0, 1)  # ... and of an HWIO kernel
@@ -116,9 +111,7 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     over kernel taps of the shifted image times the tap) for a one-channel image, at most
     ``TAPS_MAX`` taps and ``TAPS_MAX_OUT_CHANNELS`` output channels; ``"im2col"`` when the output has at most ``IM2COL_MAX_PIXELS`` pixels and the
     input at least ``IM2COL_MIN_CHANNELS`` channels; otherwise ``"xla"``. Both gradients are the
-    forward's own transpose, except: after ``"taps"`` XLA's; for an XLA forward pass reading at most
-    ``TAPS_INPUT_GRAD_MAX_CHANNELS`` channels into at most ``TAPS_INPUT_GRAD_MAX_PIXELS`` output
-    pixels, the input gradient is the transpose of ``"taps"``.
+    forward's own transpose, except XLA's after ``"taps"``.
     """
     backend = jax.default_backend() if backend is None else backend
     xla = Lowerings("xla", "xla", "xla")
@@ -134,8 +127,6 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
         return Lowerings("taps", "xla", "xla")
     if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_MIN_CHANNELS:
         return Lowerings("im2col", "im2col", "im2col")
-    if kh * kw <= TAPS_MAX and cin <= TAPS_INPUT_GRAD_MAX_CHANNELS and ho * wo <= TAPS_INPUT_GRAD_MAX_PIXELS:
-        return Lowerings("xla", "taps", "xla")
     return xla
 
 

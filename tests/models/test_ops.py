@@ -72,7 +72,7 @@ def test_choose_lowering_follows_shape_and_backend():
     assert ops.choose_lowering((16, 56, 56, 16), (3, 3, 16, 64), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "taps"
     assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("taps", "xla", "xla")
-    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "taps", "xla")
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla",) * 3
     assert ops.choose_lowering((256, 28, 28, 1), (3, 3, 1, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowerings((16, 227, 227, 3), (3, 3, 3, 64), (2, 2), "VALID", backend="cpu", **sq) == ("xla",) * 3
     assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="gpu", **sq) == ("xla",) * 3
@@ -86,11 +86,10 @@ def test_choose_lowering_follows_shape_and_backend():
 
 @pytest.mark.parametrize("cin, cout, hw, padding", [(1, 6, 12, ((2, 2), (2, 2))), (6, 16, 9, "VALID")])
 def test_split_lowerings_equal_xla_in_every_mode(cin, cout, hw, padding):
-    """LeNet's layers: forward and gradients from different lowerings (a custom_jvp), also in forward
-    mode and to second order (dataset distillation differentiates through gradient steps)."""
+    """LeNet's layers (a tap sum forward with XLA's gradients; XLA's throughout, its gradients in the
+    canonical layout) through the custom_jvp: equal to XLA's in reverse and forward mode and to
+    second order (dataset distillation differentiates through gradient steps)."""
     x, w = _conv_case(jax.random.key(cin), 2, hw, cin, cout, 5)
-    lowerings = ops.choose_lowerings(x.shape, w.shape, (1, 1), padding, dimension_numbers=NHWC, backend="cpu")
-    assert len(set(lowerings)) > 1
     ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=NHWC)
     new = lambda x, w: ops.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=NHWC)
     tx, tw = jax.random.normal(jax.random.key(7), x.shape), jax.random.normal(jax.random.key(8), w.shape)
