@@ -371,11 +371,59 @@ faster than PyTorch on an idle CPU; rerun on an idle machine for that comparison
 """
 
 
+LOOP_CASES = (  # (case, input shape, kernel shape, padding)
+    ("LeNet conv1 1->6 5x5 at 28px, batch 256", (256, 28, 28, 1), (5, 5, 1, 6), ((2, 2), (2, 2))),
+    ("LeNet conv2 6->16 5x5 at 14px, batch 256", (256, 14, 14, 6), (5, 5, 6, 16), ((0, 0), (0, 0))),
+    ("SqueezeNet expand3x3 16->64 at 56px, batch 16", (16, 56, 56, 16), (3, 3, 16, 64), ((1, 1), (1, 1))),
+    ("ConvNet 128->128 3x3 at 16px, batch 64", (64, 16, 16, 128), (3, 3, 128, 128), ((1, 1), (1, 1))),
+)
+LOOP_LENGTH = 3
+
+
+def loop_rows(timer) -> list:
+    """The gradients of one convolution inside a ``lax.scan`` of ``LOOP_LENGTH`` steps and unrolled,
+    with the layout JAX derives (plain ``lax.conv_general_dilated``) and with ``jaxviz.models.ops``'s
+    (gradient convolutions in XLA's canonical layout); seconds per gradient."""
+    rows = []
+    rng = np.random.default_rng(0)
+    dn = ("NHWC", "HWIO", "NHWC")
+    convs = {"JAX's layout": lambda x, w, pad: jax.lax.conv_general_dilated(x, w, (1, 1), pad, dimension_numbers=dn),
+             "jaxviz ops": lambda x, w, pad: ops.conv_general_dilated(x, w, (1, 1), pad, dimension_numbers=dn)}
+    for case, xs, ws, pad in LOOP_CASES:
+        x = jnp.asarray(rng.normal(size=xs).astype(np.float32))
+        w = jnp.asarray(rng.normal(size=ws).astype(np.float32))
+        for grad_of, argnum in (("kernel gradient", 1), ("input gradient", 0)):
+            fns = {}
+            for layout, conv in convs.items():
+                def one(x, w, c, conv=conv, argnum=argnum):  # c couples the steps so none is hoisted or merged
+                    return jax.grad(lambda *a: jnp.sum(jnp.sin(conv(*a, pad) + c)), argnum)(x, w).mean()
+
+                def looped(x, w, one=one):
+                    return jax.lax.scan(lambda c, _: (c + one(x, w, c), None), jnp.zeros(()), None, length=LOOP_LENGTH)[0]
+
+                def unrolled(x, w, one=one):
+                    c = jnp.zeros(())
+                    for _ in range(LOOP_LENGTH):
+                        c = c + one(x, w, c)
+                    return c
+
+                fns[f"{layout}, lax.scan"] = (looped, (x, w))
+                fns[f"{layout}, unrolled"] = (unrolled, (x, w))
+            tm = time_group(fns, {}, **timer)
+            ref = tm["jaxviz ops, unrolled"]
+            rows += [jax_row("loop", f"{case}: {grad_of}", t, ref, impl=name, items=LOOP_LENGTH, unit="grad",
+                             notes=f"ratio vs jaxviz ops unrolled; {t.steady_s / LOOP_LENGTH:.4f} s per gradient")
+                     for name, t in tm.items()]
+    return rows
+
+
 def main(argv=None) -> list:
     p = parser(__doc__.splitlines()[0], NAME)
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer rows")
     p.add_argument("--rounds", type=int, default=4, help="alternating timing rounds per case")
     p.add_argument("--iters", type=int, default=None, help="timed calls per variant (default 20, --quick 3)")
+    p.add_argument("--loops", action="store_true",
+                   help="only the gradients of single convolutions inside lax.scan vs unrolled; JSON results/models-loops.json")
     p.add_argument("--probes", action="store_true",
                    help="only the lowering and chunking probes (jaxviz variants, no peer); JSON results/models-probes.json")
     args = p.parse_args(argv)
@@ -388,11 +436,12 @@ def main(argv=None) -> list:
     print(describe(machine_description()), flush=True)
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
-    if args.probes:
-        rows = probe_rows(timer)
+    if args.probes or args.loops:
+        rows = probe_rows(timer) if args.probes else loop_rows(timer)
         print(table(rows))
-        out = args.out or out.with_name("models-probes.json")
-        write_results(NAME + "-probes", rows, out, args.results_md, command="python benchmarks/models.py" + "".join(" " + a for a in (argv if argv is not None else sys.argv[1:])),
+        suffix = "-probes" if args.probes else "-loops"
+        out = args.out or out.with_name(f"models{suffix}.json")
+        write_results(NAME + suffix, rows, out, args.results_md, command="python benchmarks/models.py" + "".join(" " + a for a in (argv if argv is not None else sys.argv[1:])),
                       config=dict(timer, load_avg_start=load_start, load_avg_end=os.getloadavg()[0], seconds=round(time.perf_counter() - t0, 1)))
         print(f"wrote {out}")
         return rows

@@ -13,7 +13,7 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   another lowering than the forward pass (a ``custom_jvp`` whose tangent is linear in each
   argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
   that they run as fast inside ``lax.scan``/``lax.map`` loops as outside (XLA's CPU compiler
-  leaves the layout JAX derives as it is inside loops, where it ran 5-110x slower). On GPU and TPU
+  leaves the layout JAX derives as it is inside loops, where it ran up to 68x slower). On GPU and TPU
   it is always XLA's convolution. :func:`choose_lowerings` states the rules.
 * :func:`max_pool` -- max pooling whose derivative finds the first maximum of each window with one
   comparison per window offset and scatters the cotangent back with strided ``pad``s instead of
@@ -191,9 +191,10 @@ def _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_typ
     (batch, spatial, feature x spatial, in, out). The transposes JAX derives from the plain form
     (batch and feature swapped for the kernel gradient, in and out swapped for the input gradient)
     are made canonical by XLA's CPU compiler only outside loops: inside ``lax.scan``/``lax.map``
-    bodies they ran 5-110x slower (ConvNet's 128 -> 128 kernel gradient, batch 256: 72.6 s vs
-    0.66 s; LeNet's conv2: 188 vs 4.3 ms), while the canonical form takes the same time in and out
-    of loops.
+    bodies they ran 3-68x (kernel gradient) and up to 5x (input gradient) slower than unrolled
+    (ConvNet's 128 -> 128 kernel gradient, batch 64: 21.1 s vs 0.31 s; LeNet's conv2: 195 vs 9.7 ms;
+    ``python benchmarks/models.py --loops``), while the canonical form takes the same time in and
+    out of loops.
     """
     if lowering == "xla" and linear_in == "lhs":
         dn = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(2, 3, 0, 1), out_spec=(0, 3, 1, 2))
