@@ -56,7 +56,7 @@ IM2COL_MIN_CHANNELS = 128
 # batch 256 (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum
 # of the shifted image times each tap made the step 0.74x as long, but a forward pass alone 1.8x.
 # The same sum was slower for ConvNet's 1 -> 128 at 28 px (1.02x) and, as the input gradient of
-# LeNet's 6 -> 16 convolution, 0.93x on one core but 1.05x on two; col2im (the transpose of im2col)
+# LeNet's 6 -> 16 convolution, 1.05x; col2im (the transpose of im2col)
 # was slower in the network than XLA's transposed convolution, although faster for the layer alone.
 TAPS_MAX = 7 * 7
 TAPS_MAX_OUT_CHANNELS = 16
