@@ -23,7 +23,7 @@ def test_feature_space_beats_pixels_after_training(lenet_trained, lenet_untraine
     xt, yt = mnist.x_test[:300], mnist.y_test[:300]
     f = I.layer_features(lenet_trained, x, ["fc2", "conv1"], batch_size=256)
     assert f["fc2"].shape == (700, 84) and f["conv1"].shape == (700, 28 * 28 * 6)
-    np.testing.assert_allclose(f["fc2"], I.features(lenet_trained, x, "fc2"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f["fc2"], I.features(lenet_trained, x, "fc2"), rtol=1e-4, atol=1e-5)  # two batchings: float32 summation order
     pixel = I.knn_accuracy(I.pixels(x), y, I.pixels(xt), yt)
     trained = I.knn_accuracy(f["fc2"], y, I.features(lenet_trained, xt, "fc2"), yt)
     untrained = I.knn_accuracy(I.features(lenet_untrained, x, "fc2"), y, I.features(lenet_untrained, xt, "fc2"), yt)
