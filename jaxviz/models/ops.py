@@ -13,8 +13,8 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   another lowering than the forward pass (a ``custom_jvp`` whose tangent is linear in each
   argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
   that they run as fast inside ``lax.scan``/``lax.map`` loops as outside (XLA's CPU compiler
-  leaves the layout JAX derives as it is inside loops, where it ran up to 68x slower). On GPU and TPU
-  it is always XLA's convolution. :func:`choose_lowerings` states the rules.
+  leaves the layout JAX derives as it is inside loops, where it ran up to 68x slower). On GPU and
+  TPU it is always XLA's convolution. :func:`choose_lowerings` states the rules.
 * :func:`max_pool` -- max pooling whose derivative finds the first maximum of each window with one
   comparison per window offset and scatters the cotangent back with strided ``pad``s instead of
   ``select_and_scatter`` (a ``custom_jvp``, so forward mode works too); non-overlapping windows
@@ -56,8 +56,8 @@ IM2COL_MIN_CHANNELS = 128
 # batch 256 (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum
 # of the shifted image times each tap made the step 0.74x as long, but a forward pass alone 1.8x.
 # The same sum was slower for ConvNet's 1 -> 128 at 28 px (1.02x) and, as the input gradient of
-# LeNet's 6 -> 16 convolution, 1.05x; col2im (the transpose of im2col)
-# was slower in the network than XLA's transposed convolution, although faster for the layer alone.
+# LeNet's 6 -> 16 convolution, 1.05x; col2im (the transpose of im2col) was slower in the network
+# than XLA's transposed convolution, although faster for the layer alone.
 TAPS_MAX = 7 * 7
 TAPS_MAX_OUT_CHANNELS = 16
 _STATE = threading.local()  # .xla: plain_xla() is active in this thread
@@ -109,9 +109,10 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     NHWC x HWIO convolution (dilation, groups), XLA's convolution throughout. On CPU the forward
     pass is: a ``"dot"`` for a 1x1 kernel with unit strides and no padding; ``"taps"`` (the sum
     over kernel taps of the shifted image times the tap) for a one-channel image, at most
-    ``TAPS_MAX`` taps and ``TAPS_MAX_OUT_CHANNELS`` output channels; ``"im2col"`` when the output has at most ``IM2COL_MAX_PIXELS`` pixels and the
-    input at least ``IM2COL_MIN_CHANNELS`` channels; otherwise ``"xla"``. Both gradients are the
-    forward's own transpose, except XLA's after ``"taps"``.
+    ``TAPS_MAX`` taps and ``TAPS_MAX_OUT_CHANNELS`` output channels; ``"im2col"`` when the output
+    has at most ``IM2COL_MAX_PIXELS`` pixels and the input at least ``IM2COL_MIN_CHANNELS``
+    channels; otherwise ``"xla"``. Both gradients are the forward's own transpose, except XLA's
+    after ``"taps"``.
     """
     backend = jax.default_backend() if backend is None else backend
     xla = Lowerings("xla", "xla", "xla")
@@ -175,6 +176,7 @@ def _taps(x, kernel, strides, pads, preferred_element_type):
     x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
     _, h, w, _ = x.shape
     ho, wo = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+
     def tap(i, j):
         window = _window(x, i, j, ho, wo, strides)
         return window * kernel[i, j].reshape(1, 1, 1, -1) if x.shape[-1] == 1 else jnp.einsum("bhwc,cd->bhwd", window, kernel[i, j])
