@@ -303,19 +303,19 @@ def probe_rows(timer) -> list:
     rows += variant_rows("probe-lowering", f"SqueezeNet input gradient, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px",
                          time_group(fns, {}, **timer), SQUEEZE_BATCH)
 
-    net = convnet((32, 32, 3), 10, key=jax.random.key(0))
     optimizer = optax.adam(1e-3)
     rng = np.random.default_rng(1)
-    args = ((net.params, net.state, optimizer.init(net.params)), (jnp.asarray(rng.uniform(size=(STEP_BATCH, 32, 32, 3)).astype(np.float32)),
-            jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)), jnp.int32(0)))
-    fns = {shipped: (make_train_step(net, optimizer), args),
-           "no im2col": (with_rules(make_train_step(net, optimizer), IM2COL_MIN_CHANNELS=1 << 30), args),
-           "plain XLA": (xla(make_train_step(net, optimizer)), args)}
-    rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
 
     def step_args(net, shape):
         return ((net.params, net.state, optimizer.init(net.params)), (jnp.asarray(rng.uniform(size=(STEP_BATCH, *shape)).astype(np.float32)),
                 jnp.asarray(rng.integers(0, 10, STEP_BATCH).astype(np.int32)), jnp.int32(0)))
+
+    net = convnet((32, 32, 3), 10, key=jax.random.key(0))
+    args = step_args(net, (32, 32, 3))
+    fns = {shipped: (make_train_step(net, optimizer), args),
+           "no im2col": (with_rules(make_train_step(net, optimizer), IM2COL_MIN_CHANNELS=1 << 30), args),
+           "plain XLA": (xla(make_train_step(net, optimizer)), args)}
+    rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
 
     net = lenet((28, 28, 1), 10, key=jax.random.key(0))
     args = step_args(net, (28, 28, 1))

@@ -162,26 +162,27 @@ def _window(x, i, j, ho, wo, strides):
     return lax.slice(x, (0, i, j, 0), (b, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c), (1, *strides, 1))
 
 
-def _im2col(x, kh, kw, strides, pads):
-    """``(B, Ho, Wo, kh * kw * C)`` patches, offsets major and channels minor (the HWIO kernel order)."""
+def _kernel_windows(x, kh, kw, strides, pads):
+    """Of the zero-padded batch, the ``(B, Ho, Wo, C)`` window each kernel offset reads, offsets row-major."""
     x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
     _, h, w, _ = x.shape
     ho, wo = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
-    return jnp.concatenate([_window(x, i, j, ho, wo, strides) for i in range(kh) for j in range(kw)], axis=-1)
+    return [_window(x, i, j, ho, wo, strides) for i in range(kh) for j in range(kw)]
+
+
+def _im2col(x, kh, kw, strides, pads):
+    """``(B, Ho, Wo, kh * kw * C)`` patches, offsets major and channels minor (the HWIO kernel order)."""
+    return jnp.concatenate(_kernel_windows(x, kh, kw, strides, pads), axis=-1)
 
 
 def _taps(x, kernel, strides, pads, preferred_element_type):
     """The convolution as the sum over kernel taps of the shifted image times the tap (a product for one channel)."""
-    kh, kw, _, _ = kernel.shape
-    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-    _, h, w, _ = x.shape
-    ho, wo = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    kh, kw, cin, cout = kernel.shape
 
-    def tap(i, j):
-        window = _window(x, i, j, ho, wo, strides)
-        return window * kernel[i, j].reshape(1, 1, 1, -1) if x.shape[-1] == 1 else jnp.einsum("bhwc,cd->bhwd", window, kernel[i, j])
+    def tap(window, k):  # k: (cin, cout)
+        return window * k.reshape(1, 1, 1, cout) if cin == 1 else jnp.einsum("bhwc,cd->bhwd", window, k)
 
-    out = sum(tap(i, j) for i in range(kh) for j in range(kw))
+    out = sum(map(tap, _kernel_windows(x, kh, kw, strides, pads), kernel.reshape(kh * kw, cin, cout)))
     return out if preferred_element_type is None else out.astype(preferred_element_type)
 
 
