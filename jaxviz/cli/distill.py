@@ -44,6 +44,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--step-size-lr", type=float, default=None, help="Adam learning rate of the step sizes (default: DistillConfig's)")
     parser.add_argument("--eval-every", type=int, default=500, help="test accuracy of the current set every N iterations, on the "
                         "progress bar and in distill.json's test_curve; 0: only at the end (default: %(default)s)")
+    parser.add_argument("--validation", type=int, default=0, metavar="N", help="hold N training examples out and keep the set "
+                        "that scores best on them at each --eval-every measurement instead of the last one (default: none)")
     parser.add_argument("--pretrain-on", default=None, help="--init pool: the data set the pool is pretrained on, e.g. digits "
                         "(upscaled to the model's size; default: --dataset)")
     parser.add_argument("--poison", default=None, metavar="A:B", help="distil images whose learned steps make networks pretrained on "
@@ -69,7 +71,7 @@ def run(args) -> int:
     import jax
     import numpy as np
 
-    from jaxviz.data import load_dataset, load_rotten_tomatoes
+    from jaxviz.data import load_dataset, load_rotten_tomatoes, split_validation
     from jaxviz.distill import DistillConfig, check_config, sentences_figure, sentences_markdown
     from jaxviz.errors import JaxvizError
     from jaxviz.models import convnet, lenet, textcnn
@@ -118,6 +120,12 @@ def run(args) -> int:
         raise JaxvizError(f"--table-sets must be at least 1; got {sets}.")
     if args.eval_every < 0:
         raise JaxvizError(f"--eval-every must be 0 (only at the end) or a positive number of iterations; got {args.eval_every}.")
+    validation = None
+    if args.validation:
+        if config.init == "pool" or args.eval_every < 1:
+            raise JaxvizError("--validation N keeps the best set at each --eval-every measurement: it needs --eval-every >= 1 and "
+                              "--init fixed or random.")
+        data, validation = split_validation(data, args.validation, seed=args.seed)
     table = None if args.no_baseline or text is not None else dict(num_sets=sets, num_inits=10)
     if config.init == "pool":
         from jaxviz.tour.distill_pool import pool_study
@@ -127,7 +135,7 @@ def run(args) -> int:
                              cache=args.cache_dir, progress=not args.no_progress)
     else:
         summary = study(report, out, model, data, config, baseline=not args.no_baseline, cache=args.cache_dir,
-                        progress=not args.no_progress, table=table, eval_every=args.eval_every)
+                        progress=not args.no_progress, table=table, eval_every=args.eval_every, validation=validation)
     if text is not None:
         z = np.load(out / summary["runs"][0]["artifact"])
         words = sentences_markdown(z["x"], z["y"], text.vocab, text.embeddings, data.class_names)

@@ -17,6 +17,7 @@ from jaxviz.data.datasets import (
     load_mnist5k,
     load_tfds,
     read_idx,
+    split_validation,
 )
 from jaxviz.data.images import (
     PHOTOS,
@@ -67,6 +68,7 @@ __all__ = [
     "read_idx",
     "read_reviews",
     "resize",
+    "split_validation",
     "to_grey",
     "to_rgb",
     "tokenize",

@@ -214,6 +214,27 @@ def batches(
         yield x[idx] if y is None else (x[idx], y[idx])
 
 
+def split_validation(data: Dataset, size: int, seed: int = 0) -> tuple[Dataset, tuple[np.ndarray, np.ndarray]]:
+    """Hold ``size`` training examples out: ``(data without them, (x_val, y_val))``.
+
+    The held-out examples are drawn per class in proportion to its share of the training split
+    (seeded), so every class keeps examples on both sides; the test split is untouched.
+    """
+    n = len(data.y_train)
+    if not 0 < size < n:
+        raise JaxvizError(f"a validation split takes between 1 and {n - 1} of {data.name}'s {n} training examples; got {size}.")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(data.y_train, return_counts=True)
+    share = np.floor(size * counts / n).astype(int)
+    share[np.argsort(-(size * counts / n - share))[: size - share.sum()]] += 1  # largest remainders take the rest
+    if np.any(share >= counts):
+        raise JaxvizError(f"a validation split of {size} would take every training example of some class of {data.name}; use fewer.")
+    held = np.concatenate([rng.choice(np.flatnonzero(data.y_train == c), s, replace=False) for c, s in zip(classes, share)])
+    keep = np.setdiff1d(np.arange(n), held)
+    held = np.sort(held)
+    return data._replace(x_train=data.x_train[keep], y_train=data.y_train[keep]), (data.x_train[held], data.y_train[held])
+
+
 @functools.lru_cache(maxsize=None)
 def _load_from(name: str, source: str, data_dir: str | None) -> Dataset:
     if source == "idx":

@@ -42,6 +42,7 @@ from jaxviz.distill.core import (
     initial_distilled,
     initial_labels,
     inner_train,
+    keep_best,
     make_outer_step,
     over_networks,
     pool_indices,
@@ -90,7 +91,7 @@ __all__ = [
     "INITS", "METHODS", "PAPER_MNIST", "STEP_SIZE_GRID", "CrossArchitecture", "DistillConfig", "DistillResult", "Distilled",
     "Evaluation", "Table1", "TrainedBaseline", "accuracy_curve", "check_config", "cross_architecture", "distill",
     "distilled_figure", "evaluate", "herding", "herding_images", "initial_distilled", "initial_labels", "inner_train",
-    "kmeans_centres", "knn_accuracy", "load_artifact", "make_outer_step", "mean_images", "over_networks", "random_real", "save_artifact", "soft_cross_entropy",
+    "keep_best", "kmeans_centres", "knn_accuracy", "load_artifact", "make_outer_step", "mean_images", "over_networks", "random_real", "save_artifact", "soft_cross_entropy",
     "soft_label_figure", "table1", "table1_markdown", "train_baseline", "train_fresh", "training_curve",
     "NearestWords", "nearest_words", "sentences_figure", "sentences_markdown",
     # distribution matching (Zhao & Bilen 2023)

@@ -148,6 +148,7 @@ class DistillResult(NamedTuple):
     checkpoint_dir: str | None
     pool: Any = None  # ``init="pool"``: the pretrained networks distilled on, stacked on a leading axis
     test_history: dict[str, np.ndarray] | None = None  # {"step", "test_accuracy"} every ``eval_every`` iterations of this call
+    selected: dict[str, float] | None = None  # with ``validation=``: {"iteration", "validation_accuracy"} of the set returned
 
 
 def soft_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
@@ -341,6 +342,46 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
     return step
 
 
+def keep_best(step, model: Model, config: DistillConfig, init_params: Any, validation: tuple[Any, Any], every: int):
+    """Wrap an outer ``step`` so that its carry also keeps the set with the best validation accuracy so far.
+
+    The carry becomes ``(distilled, opt_state, best, best_accuracy, best_iteration)``. After every
+    ``every``-th iteration and the last, the new set's accuracy on ``validation`` under protocol (a)
+    (the fixed initialisation, or ``EVAL_INITS`` fresh ones drawn once from ``key(seed + 2)``) is
+    measured inside the compiled step and the set replaces ``best`` when it is strictly better: early
+    stopping on held-out training data, checkpointed with the rest of the carry. Best accuracy starts at -1.
+    """
+    xv, yv = jnp.asarray(validation[0]), jnp.asarray(validation[1])
+    if config.init == "fixed":
+        inits = jax.tree.map(lambda a: a[None], init_params)
+    else:
+        inits = jax.vmap(model.init)(jax.random.split(jax.random.key(config.seed + 2), EVAL_INITS))
+
+    def accuracy(d: Distilled) -> jax.Array:
+        def one(p):
+            theta = inner_train(model, p, d.x, d.targets(model.num_classes), d.lrs, remat=False, unroll=config.unroll)
+            return jnp.mean(jnp.argmax(model.apply(theta, xv), -1) == yv)
+        return over_networks(one, inits).mean()
+
+    def wrapped(carry, batch):
+        d, opt_state, best, best_acc, best_at = carry
+        (d, opt_state), metrics = step((d, opt_state), batch)
+        i = batch[2]
+
+        def measure(kept):
+            best, best_acc, best_at = kept
+            acc = accuracy(d)
+            better = acc > best_acc
+            best = jax.tree.map(lambda new, old: jnp.where(better, new, old), d, best)
+            return best, jnp.where(better, acc, best_acc), jnp.where(better, i + 1, best_at)
+
+        due = ((i + 1) % every == 0) | (i + 1 == config.iterations)
+        best, best_acc, best_at = jax.lax.cond(due, measure, lambda kept: kept, (best, best_acc, best_at))
+        return (d, opt_state, best, best_acc, best_at), {**metrics, "best_validation": best_acc}
+
+    return wrapped
+
+
 def _opt_target(d: Distilled) -> Distilled:
     """The leaves Adam updates: integer labels are constants, not parameters."""
     return d._replace(labels=None) if jnp.issubdtype(d.labels.dtype, jnp.integer) else d
@@ -369,6 +410,7 @@ def distill(
     pool: Any = None,
     attack: tuple[int, int] | None = None,
     labels: Any = None,
+    validation: tuple[Any, Any] | None = None,
 ) -> DistillResult:
     """Distil ``data`` into ``config.steps`` batches of synthetic images for ``model`` (Wang et al. 2018).
 
@@ -395,6 +437,9 @@ def distill(
         classes keep theirs), so the learned steps make the networks classify ``a`` as ``b``
         (Wang et al.'s malicious data poisoning, Sec. 3.3).
       labels: ``(steps, n)`` int classes replacing the default labels (see :func:`initial_distilled`).
+      validation: held-out training ``(x, y)`` (e.g. from :func:`jaxviz.data.split_validation`): the
+        set with the best accuracy on it, measured every ``eval_every`` iterations and at the end, is
+        returned instead of the last one (:func:`keep_best`; ``DistillResult.selected`` says which).
 
     Returns:
       a :class:`DistillResult`.
@@ -427,15 +472,26 @@ def distill(
         return x_train[idx], y_train[idx], np.int32(i)
 
     step = make_outer_step(model, config, pool if pool is not None else init_params, optimizer, mesh)
-    check_fits(step, (d0, opt_state), batches(0), mesh=mesh, config=config, what=f"distilling {data.name} for {model.name}")
+    state = (d0, opt_state)
+    if validation is not None:
+        if config.init == "pool":
+            raise JaxvizError("validation= keeps the best set for a fixed or random initialisation; a pool's sets are measured on "
+                              "held-out networks (jaxviz.distill.evaluate_pool) after the run.")
+        if eval_every < 1:
+            raise JaxvizError(f"validation= needs eval_every >= 1 (iterations between measurements); got {eval_every}.")
+        step = keep_best(step, model, config, init_params, validation, eval_every)
+        state = (d0, opt_state, d0, jnp.float32(-1), jnp.int32(0))
+    check_fits(step, state, batches(0), mesh=mesh, config=config, what=f"distilling {data.name} for {model.name}")
 
     recipe = {f: v for f, v in config._asdict().items() if f != "checkpoint_seconds"}
     identity = dict(model=model.name, input_shape=list(model.input_shape), dataset=data.name, config=recipe,
                     init=_fingerprint(init_params) if init_params is not None else None,
                     images=_fingerprint(d0.x) if images is not None else None)
-    for name, value in (("pool", pool), ("attack", attack), ("labels", labels)):  # only when given: other runs keep their ids
-        if value is not None:
-            identity[name] = _fingerprint(value) if name == "pool" else np.asarray(value).tolist()
+    for name, value in (("pool", pool), ("attack", attack), ("labels", labels), ("validation", validation)):  # only when given:
+        if value is not None:  # other runs keep their ids
+            identity[name] = _fingerprint(value) if name in ("pool", "validation") else np.asarray(value).tolist()
+    if validation is not None:
+        identity["eval_every"] = eval_every
     ckpt_dir = cache_dir(cache) / "checkpoints" / f"distill-{model.name}-{data.name}-{run_id(**identity)}" if checkpoint else None
     ckpt = Checkpointer(ckpt_dir) if checkpoint else None
     watch = None
@@ -450,13 +506,15 @@ def distill(
             now = DistillResult(state[0], init_params, config, model.name, data.name, {}, 0.0, None, None)
             return {"test_accuracy": evaluate(model, now, *test, num_inits=EVAL_INITS).mean}
     try:
-        run = run_loop(step, (d0, opt_state), batches, steps=config.iterations, checkpointer=ckpt, meta=identity,
+        run = run_loop(step, state, batches, steps=config.iterations, checkpointer=ckpt, meta=identity,
                        expect=dict(model=model.name, dataset=data.name), desc=f"distill {data.name} for {model.name}",
                        progress=progress, checkpoint_seconds=config.checkpoint_seconds, stop_after_steps=stop_after_steps,
                        monitor=watch, monitor_every=eval_every)
     finally:
         if ckpt is not None:
             ckpt.close()
-    d, _ = run.state
+    d, selected = run.state[0], None
+    if validation is not None and float(run.state[3]) >= 0:  # else stopped before the first measurement: the last set
+        d, selected = run.state[2], {"iteration": int(run.state[4]), "validation_accuracy": float(run.state[3])}
     return DistillResult(d, init_params, config, model.name, data.name, run.history, run.seconds, run.resumed_from,
-                         None if ckpt_dir is None else str(ckpt_dir), pool=pool, test_history=run.monitored)
+                         None if ckpt_dir is None else str(ckpt_dir), pool=pool, test_history=run.monitored, selected=selected)

@@ -36,18 +36,21 @@ TABLE_FULL = dict(num_sets=20, num_inits=10)
 
 
 def study(report: Report, out: Path, model: Model, data: Dataset, config: DistillConfig, *, baseline: bool = True,
-          cache=None, progress: bool = True, num_inits: int = 10, table: dict | None = None, eval_every: int | None = None) -> dict:
+          cache=None, progress: bool = True, num_inits: int = 10, table: dict | None = None, eval_every: int | None = None,
+          validation: tuple | None = None) -> dict:
     """Distil, evaluate under protocol (a), optionally run the random-real baseline and Table 1; add a section.
 
     With ``eval_every``, the distilled run's test accuracy is measured every so many iterations (shown
     on the progress bar, drawn with the training curve and returned as the run's ``"test_curve"``).
+    With ``validation`` (held-out training ``(x, y)``), the distilled set is the one that scored best
+    on it at those measurements (``"selected"`` in the run's entry says when, and at what accuracy).
 
     Returns:
       ``{"runs": [...]}`` (one entry per set shown) and, with ``table`` (keyword arguments of
       :func:`~jaxviz.distill.table1`) and hard labels, ``"table": {"rows", "markdown"}``.
     """
     watch = {} if eval_every is None else dict(test=(data.x_test, data.y_test), eval_every=eval_every)
-    result = distill(model, data, config, cache=cache, progress=progress, **watch)
+    result = distill(model, data, config, cache=cache, progress=progress, validation=validation, **watch)
     runs = [(f"distilled ({'soft' if config.soft_labels else 'hard'} labels)", result)]
     if baseline and not config.soft_labels:  # soft labels have no real-image counterpart
         base = random_real(data, np.asarray(result.distilled.labels), seed=config.seed)
@@ -68,6 +71,8 @@ def study(report: Report, out: Path, model: Model, data: Dataset, config: Distil
                         "epochs": config.epochs, "soft_labels": config.soft_labels, "test_accuracy": ev.mean,
                         "test_accuracy_std": ev.std, "baseline": r is not result,
                         "artifact": str(artifact.relative_to(out))})
+        if r.selected is not None:
+            entries[-1]["selected"] = r.selected
         if r.test_history is not None:
             entries[-1]["test_curve"] = {k: v.tolist() for k, v in r.test_history.items()}
     section = report.section(

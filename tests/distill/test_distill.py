@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxviz.data import Dataset
+from jaxviz.data import Dataset, split_validation
 from jaxviz.distill import (
     DistillConfig,
     Distilled,
@@ -132,6 +132,32 @@ def test_distillation_learns_and_resumes_identically(tmp_path):
     assert second.resumed_from == 5 and second.history["loss"].shape == (7,)
     np.testing.assert_array_equal(second.distilled.x, straight.distilled.x)
     np.testing.assert_array_equal(second.distilled.raw_lrs, straight.distilled.raw_lrs)
+
+
+def test_validation_keeps_the_first_best_set_and_resumes_it(tmp_path):
+    model, data = linear(), blobs(n=90)
+    train, val = split_validation(data, 30)
+    assert len(train.y_train) == 60 and np.bincount(val[1]).tolist() == [10, 10, 10]
+    assert not np.isin(val[0].reshape(30, -1)[:, 0], train.x_train.reshape(60, -1)[:, 0]).any()  # held out, not copied
+    cfg = DistillConfig(images_per_class=1, steps=1, epochs=2, iterations=12, batch_size=30, lr=0.3, step_size_lr=0.3,
+                        checkpoint_seconds=0.0)
+    # the set at each measured iteration, and its validation accuracy, from runs stopped there
+    sets = {it: distill(model, train, cfg, checkpoint=False, progress=False, stop_after_steps=it) for it in range(2, 13, 2)}
+    accs = {it: evaluate(model, r, *val).mean for it, r in sets.items()}
+    best = max(accs, key=lambda it: (accs[it], -it))
+    assert best != 12, accs  # this recipe peaks before its end, so the test tells "best" from "last"
+    straight = distill(model, train, cfg, cache=tmp_path, progress=False, validation=val, eval_every=2)
+    assert straight.selected["iteration"] == best
+    assert straight.selected["validation_accuracy"] == pytest.approx(accs[best], abs=1e-6)
+    np.testing.assert_array_equal(straight.distilled.x, sets[best].distilled.x)
+    np.testing.assert_array_equal(straight.distilled.raw_lrs, sets[best].distilled.raw_lrs)
+    resumed_dir = tmp_path / "resumed"
+    distill(model, train, cfg, cache=resumed_dir, progress=False, validation=val, eval_every=2, stop_after_steps=best + 1)
+    resumed = distill(model, train, cfg, cache=resumed_dir, progress=False, validation=val, eval_every=2)
+    assert resumed.resumed_from == best + 1 and resumed.selected == straight.selected
+    np.testing.assert_array_equal(resumed.distilled.x, straight.distilled.x)
+    with pytest.raises(JaxvizError, match="between 1 and 89"):
+        split_validation(data, 90)
 
 
 def test_soft_labels_fewer_images_than_classes_and_artifact(tmp_path):

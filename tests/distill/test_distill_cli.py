@@ -17,6 +17,10 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert "28 or 32 px" in capsys.readouterr().err
     assert main(["distill", "--eval-every", "-1", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
     assert "--eval-every must be 0" in capsys.readouterr().err
+    assert main(["distill", "--validation", "100", "--eval-every", "0", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    assert "needs --eval-every >= 1" in capsys.readouterr().err
+    assert main(["distill", "--validation", "4000", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    assert "between 1 and 3999 of mnist5k's 4000 training examples" in capsys.readouterr().err
 
 
 def test_tiny_run_writes_an_artifact_that_reproduces_its_accuracy(tmp_path):
