@@ -75,11 +75,13 @@ def test_choose_lowering_follows_shape_and_backend():
     assert ops.choose_lowering((16, 27, 27, 32), (3, 3, 32, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((16, 56, 56, 16), (3, 3, 16, 64), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "taps"
-    assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("taps", "xla", "xla")
-    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla",) * 3
+    # LeNet's few-channel layers take their gradients in chunks of the batch; larger layers do not
+    assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("taps", "xla", "xla", 64)
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 64)
+    assert ops.choose_lowerings((64, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 0)
     assert ops.choose_lowering((256, 28, 28, 1), (3, 3, 1, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
-    assert ops.choose_lowerings((16, 227, 227, 3), (3, 3, 3, 64), (2, 2), "VALID", backend="cpu", **sq) == ("xla",) * 3
-    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="gpu", **sq) == ("xla",) * 3
+    assert ops.choose_lowerings((16, 227, 227, 3), (3, 3, 3, 64), (2, 2), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 0)
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="gpu", **sq) == ("xla", "xla", "xla", 0)
     assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="gpu", **sq) == "xla"
     assert ops.choose_lowering((16, 56, 56, 128), (1, 1, 128, 16), (1, 1), "VALID", backend="tpu", **sq) == "xla"
     # grouped, dilated or other layouts keep XLA's convolution
@@ -88,12 +90,18 @@ def test_choose_lowering_follows_shape_and_backend():
     assert ops.choose_lowering((2, 32, 9, 9), (8, 32, 1, 1), (1, 1), dimension_numbers=("NCHW", "OIHW", "NCHW"), backend="cpu") == "xla"
 
 
-@pytest.mark.parametrize("cin, cout, hw, padding", [(1, 6, 12, ((2, 2), (2, 2))), (6, 16, 9, "VALID")])
-def test_split_lowerings_equal_xla_in_every_mode(cin, cout, hw, padding):
+@pytest.mark.parametrize("cin, cout, hw, padding, batch", [(1, 6, 12, ((2, 2), (2, 2)), 2), (6, 16, 9, "VALID", 2),
+                                                           (1, 6, 12, ((2, 2), (2, 2)), 5), (6, 16, 9, "VALID", 5)])
+def test_split_lowerings_equal_xla_in_every_mode(cin, cout, hw, padding, batch, monkeypatch):
     """LeNet's layers (a tap sum forward with XLA's gradients; XLA's throughout, its gradients in the
-    canonical layout) through the custom_jvp: equal to XLA's in reverse and forward mode and to
-    second order (dataset distillation differentiates through gradient steps)."""
-    x, w = _conv_case(jax.random.key(cin), 2, hw, cin, cout, 5)
+    canonical layout and, for 5 images, in chunks of 2, 2 and 1) through the custom_jvp: equal to
+    XLA's in reverse and forward mode and to second order (dataset distillation differentiates
+    through gradient steps)."""
+    monkeypatch.setattr(ops, "GRAD_CHUNK", 2)
+    if jax.default_backend() == "cpu":
+        assert ops.choose_lowerings((batch, hw, hw, cin), (5, 5, cin, cout), (1, 1), padding,
+                                     dimension_numbers=NHWC).grad_chunk == (2 if batch > 2 else 0)
+    x, w = _conv_case(jax.random.key(cin), batch, hw, cin, cout, 5)
     ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=NHWC)
     new = lambda x, w: ops.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=NHWC)
     tx, tw = jax.random.normal(jax.random.key(7), x.shape), jax.random.normal(jax.random.key(8), w.shape)
