@@ -245,7 +245,7 @@ def _split_conv_jvp(strides, pads, lowerings, precision, preferred_element_type,
         def conv(part):
             return _lowered(lowering, part, kernel, strides, pads, precision, preferred_element_type, linear_in)
         n, chunk = jnp.shape(images)[0], lowerings.grad_chunk
-        if not chunk or n <= chunk:
+        if not chunk or n <= chunk or _spec(images)[:1] not in ((), (None,)):  # an explicitly sharded batch stays whole
             return conv(images)
         return jnp.concatenate([conv(images[i:i + chunk]) for i in range(0, n, chunk)])
 
@@ -354,11 +354,16 @@ def _split_windows(x, window):
     """``(B, H, W, C)`` -> ``(B, H/h, h, W/w, w, C)``, keeping an explicit sharding of the batch axes."""
     b, h, w, c = jnp.shape(x)
     shape = (b, h // window[0], window[0], w // window[1], window[1], c)
-    spec = tuple(getattr(getattr(jax.typeof(x), "sharding", None), "spec", ()) or ())
+    spec = _spec(x)
     if not any(s is not None for s in spec):
         return x.reshape(shape)
     spec = spec + (None,) * (4 - len(spec))
     return lax.reshape(x, shape, out_sharding=jax.sharding.PartitionSpec(spec[0], spec[1], None, spec[2], None, spec[3]))
+
+
+def _spec(x) -> tuple:
+    """The partition spec of an explicitly sharded array; ``()`` otherwise."""
+    return tuple(getattr(getattr(jax.typeof(x), "sharding", None), "spec", ()) or ())
 
 
 def _reduce_window_max(x, window, strides, pads):
