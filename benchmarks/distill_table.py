@@ -73,7 +73,8 @@ def main() -> None:
             source = given.get(f"{name}-{init}") or (args.from_artifacts / artifact.name if args.from_artifacts else None)
             if source is not None:
                 out.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, artifact)
+                if Path(source).resolve() != artifact.resolve():
+                    shutil.copyfile(source, artifact)
                 results.append(load_artifact(artifact, model))
                 runs.append({"dataset": name, "init": init, "artifact": artifact.name, "iterations": results[-1].config.iterations,
                              "from": str(source)})
