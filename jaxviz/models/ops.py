@@ -61,11 +61,11 @@ IM2COL_MIN_CHANNELS = 128
 TAPS_MAX = 7 * 7
 TAPS_MAX_OUT_CHANNELS = 16
 # The gradient convolutions of few-channel layers over a large batch ran faster on CPU in chunks of
-# the batch, one convolution per chunk (LeNet-5's 1 -> 6 and 6 -> 16 at batch 256, Adam step, one
-# core, interleaved: chunks of 64 images 0.87-0.88x as long; each of the three gradients alone
-# 0.91-0.94x). SqueezeNet's input gradient (16 images of 16-64 channels at 56 px) in chunks was
-# 1.2x as long, so only layers with at most GRAD_CHUNK_MAX_CHANNELS in and out are chunked.
-GRAD_CHUNK = 64
+# the batch, one convolution per chunk: LeNet-5's Adam step, batch 256 (`benchmarks/models.py
+# --probes`), 18.3 ms with chunks of 32 images, 19.2 with 64, 21.1 with 128, 20.9 unchunked.
+# SqueezeNet's input gradient (16 images of 16-64 channels at 56 px) in chunks was 1.2x as long
+# (one-off probe), so only layers with at most GRAD_CHUNK_MAX_CHANNELS in and out are chunked.
+GRAD_CHUNK = 32
 GRAD_CHUNK_MAX_CHANNELS = 16
 _STATE = threading.local()  # .xla: plain_xla() is active in this thread
 _NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
