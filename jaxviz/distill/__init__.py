@@ -1,7 +1,8 @@
 """Dataset distillation (Wang et al. 2018) with learned soft labels (Sucholutsky & Schonlau 2021).
 
 :func:`distill` learns a few synthetic images (and step sizes, and optionally label logits) such that
-a few gradient steps on them train a network from a fixed or random initialisation; :func:`evaluate`
+a few gradient steps on them train a network from a fixed or random initialisation (with
+``validation=``, the set that scores best on held-out training data, :func:`keep_best`); :func:`evaluate`
 and :func:`train_fresh` measure what they teach; :func:`random_real` and :func:`kmeans_centres` give
 the baselines' starting images; :func:`save_artifact` writes the set as a plain ``.npz`` (:func:`load_artifact` reads it back).
 :mod:`jaxviz.distill.baselines` has the rest of Wang et al.'s Table 1 (mean images, optimised real,
