@@ -62,7 +62,8 @@ TAPS_MAX = 7 * 7
 TAPS_MAX_OUT_CHANNELS = 16
 # The gradient convolutions of few-channel layers over a large batch ran faster on CPU in chunks of
 # the batch, one convolution per chunk: LeNet-5's Adam step, batch 256 (`benchmarks/models.py
-# --probes`), 18.3 ms with chunks of 32 images, 19.2 with 64, 21.1 with 128, 20.9 unchunked.
+# --probes`), 17.7 ms with chunks of 32 images, 17.5 with 16, 18.4 with 64, 20.1 unchunked (an
+# earlier run: 18.3 with 32, 19.2 with 64, 21.1 with 128, 20.9 unchunked).
 # SqueezeNet's input gradient (16 images of 16-64 channels at 56 px) in chunks was 1.2x as long
 # (one-off probe), so only layers with at most GRAD_CHUNK_MAX_CHANNELS in and out are chunked.
 GRAD_CHUNK = 32
