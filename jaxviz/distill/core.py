@@ -351,6 +351,8 @@ def keep_best(step, model: Model, config: DistillConfig, init_params: Any, valid
     measured inside the compiled step and the set replaces ``best`` when it is strictly better: early
     stopping on held-out training data, checkpointed with the rest of the carry. Best accuracy starts at -1.
     """
+    from jaxviz.distill.evaluate import _correct, _trained  # protocol (a), as evaluate computes it; evaluate builds on this module
+
     xv, yv = jnp.asarray(validation[0]), jnp.asarray(validation[1])
     if config.init == "fixed":
         inits = jax.tree.map(lambda a: a[None], init_params)
@@ -358,10 +360,7 @@ def keep_best(step, model: Model, config: DistillConfig, init_params: Any, valid
         inits = jax.vmap(model.init)(jax.random.split(jax.random.key(config.seed + 2), EVAL_INITS))
 
     def accuracy(d: Distilled) -> jax.Array:
-        def one(p):
-            theta = inner_train(model, p, d.x, d.targets(model.num_classes), d.lrs, remat=False, unroll=config.unroll)
-            return jnp.mean(jnp.argmax(model.apply(theta, xv), -1) == yv)
-        return over_networks(one, inits).mean()
+        return jnp.mean(_correct(model, _trained(model, inits, d), xv, yv)) / len(yv)
 
     def wrapped(carry, batch):
         d, opt_state, best, best_acc, best_at = carry
@@ -514,7 +513,9 @@ def distill(
         if ckpt is not None:
             ckpt.close()
     d, selected = run.state[0], None
-    if validation is not None and float(run.state[3]) >= 0:  # else stopped before the first measurement: the last set
-        d, selected = run.state[2], {"iteration": int(run.state[4]), "validation_accuracy": float(run.state[3])}
+    if validation is not None:
+        _, _, best, best_acc, best_at = run.state
+        if float(best_acc) >= 0:  # else stopped before the first measurement: the last set
+            d, selected = best, {"iteration": int(best_at), "validation_accuracy": float(best_acc)}
     return DistillResult(d, init_params, config, model.name, data.name, run.history, run.seconds, run.resumed_from,
                          None if ckpt_dir is None else str(ckpt_dir), pool=pool, test_history=run.monitored, selected=selected)

@@ -137,8 +137,7 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     ho, wo = (_out_size(n, k, s, p) for n, k, s, p in zip(lhs_shape[1:3], (kh, kw), window_strides, pads))
     if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_MIN_CHANNELS:
         return Lowerings("im2col", "im2col", "im2col")
-    few = max(cin, cout) <= GRAD_CHUNK_MAX_CHANNELS and GRAD_CHUNK and lhs_shape[0] > GRAD_CHUNK
-    chunk = GRAD_CHUNK if few else 0
+    chunk = GRAD_CHUNK if 0 < GRAD_CHUNK < lhs_shape[0] and max(cin, cout) <= GRAD_CHUNK_MAX_CHANNELS else 0
     if cin == 1 and kh * kw <= TAPS_MAX and cout <= TAPS_MAX_OUT_CHANNELS:
         return Lowerings("taps", "xla", "xla", chunk)
     return xla._replace(grad_chunk=chunk)
