@@ -35,6 +35,7 @@ from jaxviz.data import Dataset
 from jaxviz.distill.memory import check_fits
 from jaxviz.distill.pools import check_attack, pool_params
 from jaxviz.errors import JaxvizError, ShapeError, TargetError
+from jaxviz.models import ops
 from jaxviz.models.contract import Model
 from jaxviz.train import Checkpointer, cache_dir, run_id, run_loop
 
@@ -334,7 +335,8 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
             return losses.mean(), accs.mean()
 
         learned = _opt_target(d)
-        (loss, acc), g = jax.value_and_grad(loss_fn, has_aux=True)(learned)
+        with ops.reverse_only():  # gradients of the inner gradients in XLA's canonical layout
+            (loss, acc), g = jax.value_and_grad(loss_fn, has_aux=True)(learned)
         updates, opt_state = optimizer.update(g, opt_state, learned)
         new = optax.apply_updates(learned, updates)
         return (new._replace(labels=d.labels) if new.labels is None else new, opt_state), {"loss": loss, "acc": acc}

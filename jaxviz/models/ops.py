@@ -69,7 +69,7 @@ TAPS_MAX_OUT_CHANNELS = 16
 # (one-off probe), so only layers with at most GRAD_CHUNK_MAX_CHANNELS in and out are chunked.
 GRAD_CHUNK = 32
 GRAD_CHUNK_MAX_CHANNELS = 16
-_STATE = threading.local()  # .xla: plain_xla() is active in this thread
+_STATE = threading.local()  # .xla / .reverse_only: plain_xla() / reverse_only() is active in this thread
 _NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
 _HWIO = (3, 2, 0, 1)  # ... and of an HWIO kernel
 
@@ -91,6 +91,26 @@ def plain_xla() -> Iterator[None]:
 
 def _plain_xla_active() -> bool:
     return getattr(_STATE, "xla", False)
+
+
+@contextlib.contextmanager
+def reverse_only() -> Iterator[None]:
+    """Convolutions traced inside this context get their derivatives from a ``custom_vjp``.
+
+    For gradients of gradients, as dataset distillation takes through unrolled training steps:
+    every gradient convolution is again a convolution of this module, so the gradients at the next
+    order are in XLA's canonical layout too. The ``custom_jvp`` used elsewhere makes the first
+    gradients canonical, but JAX derives the second-order ones from those as they are, and inside
+    ``lax.scan``/``lax.map`` bodies XLA's CPU compiler runs them in that layout, several times
+    slower (``benchmarks/distill.py``). Forward-mode differentiation (``jax.jvp``) of a function
+    traced in this context fails. The choice is made when a function is traced.
+    """
+    previous = getattr(_STATE, "reverse_only", False)
+    _STATE.reverse_only = True
+    try:
+        yield
+    finally:
+        _STATE.reverse_only = previous
 
 
 def _pads(padding, in_spatial, window, strides) -> tuple[tuple[int, int], ...]:
@@ -261,6 +281,66 @@ def _split_conv_jvp(strides, pads, lowerings, precision, preferred_element_type,
 _split_conv.defjvp(_split_conv_jvp, symbolic_zeros=True)
 
 
+class _Conv(NamedTuple):
+    """The static arguments of a plain NHWC x HWIO convolution in :func:`reverse_only` mode."""
+
+    strides: tuple[int, int]
+    pads: tuple[tuple[int, int], ...]
+    lowerings: Lowerings
+    precision: Any
+    preferred_element_type: Any
+
+    def canonical_gradients(self, kernel_shape) -> bool:
+        """Whether both gradients are XLA's unit-stride convolutions, written here in canonical layout."""
+        return (self.strides == (1, 1) and self.lowerings.input_grad == self.lowerings.kernel_grad == "xla"
+                and all(0 <= p <= k - 1 for pad, k in zip(self.pads, kernel_shape[:2]) for p in pad))
+
+    def xla(self, lhs, rhs, pads):
+        return lax.conv_general_dilated(lhs, rhs, self.strides, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision=self.precision, preferred_element_type=self.preferred_element_type)
+
+
+# In reverse_only() mode a convolution y = F(x, w) has the gradients x_bar = A(y_bar, w) (the input
+# gradient) and w_bar = K(x, y_bar) (the kernel gradient), and each of F, A, K has its gradients
+# among the other two: <F(x, w), g> = <x, A(g, w)> = <w, K(x, g)>. All three are custom_vjp functions
+# computing a canonical convolution, so gradients of every order stay in XLA's canonical layout.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_f(x, w, conv: _Conv):
+    return _lowered(conv.lowerings.forward, x, w, conv.strides, conv.pads, conv.precision, conv.preferred_element_type)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_a(g, w, conv: _Conv):
+    flipped = jnp.transpose(w[::-1, ::-1], (0, 1, 3, 2))
+    return conv.xla(g, flipped, tuple((k - 1 - lo, k - 1 - hi) for (lo, hi), k in zip(conv.pads, jnp.shape(w)[:2])))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_k(x, g, conv: _Conv):
+    return jnp.transpose(conv.xla(jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(g, (1, 2, 0, 3)), conv.pads), (1, 2, 0, 3))
+
+
+def _conv_f_bwd(conv, residuals, g):
+    x, w = residuals
+    if not conv.canonical_gradients(jnp.shape(w)):  # the transposes of the other lowerings' dots, or XLA's own
+        _, vjp = jax.vjp(lambda a, b: _split_conv(a, b, conv.strides, conv.pads, conv.lowerings, conv.precision,
+                                                  conv.preferred_element_type), x, w)
+        return vjp(g)
+    n, chunk = jnp.shape(x)[0], conv.lowerings.grad_chunk
+    if not chunk or n <= chunk or _spec(x)[:1] not in ((), (None,)):
+        return _conv_a(g, w, conv), _conv_k(x, g, conv)
+    starts = range(0, n, chunk)
+    return (jnp.concatenate([_conv_a(g[i:i + chunk], w, conv) for i in starts]),
+            sum(_conv_k(x[i:i + chunk], g[i:i + chunk], conv) for i in starts))
+
+
+_conv_f.defvjp(lambda x, w, conv: (_conv_f(x, w, conv), (x, w)), _conv_f_bwd)
+_conv_a.defvjp(lambda g, w, conv: (_conv_a(g, w, conv), (g, w)),
+               lambda conv, residuals, c: (_conv_f(c, residuals[1], conv), _conv_k(c, residuals[0], conv)))
+_conv_k.defvjp(lambda x, g, conv: (_conv_k(x, g, conv), (x, g)),
+               lambda conv, residuals, c: (_conv_a(residuals[1], c, conv), _conv_f(residuals[0], c, conv)))
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
                          preferred_element_type=None, out_sharding=None, *, lowering: str = "auto"):
@@ -287,6 +367,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     pads = _pads(padding, jnp.shape(lhs)[1:3], (kh, kw_), strides)
     if lowering == "auto":
         lowerings = choose_lowerings(jnp.shape(lhs), jnp.shape(rhs), strides, pads, dimension_numbers=dimension_numbers)
+        if getattr(_STATE, "reverse_only", False):
+            return _conv_f(lhs, rhs, _Conv(strides, pads, lowerings, precision, preferred_element_type))
         return _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type)
     if not plain or (lowering == "dot" and ((kh, kw_) != (1, 1) or strides != (1, 1) or pads != ((0, 0), (0, 0)))):
         raise JaxvizError(f"lowering {lowering!r} does not apply to a convolution of {jnp.shape(lhs)} with kernel {jnp.shape(rhs)} "

@@ -1,5 +1,8 @@
 """The shape-chosen lowerings of jaxviz.models.ops equal XLA's operations, forward and backward."""
 
+import contextlib
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -135,6 +138,54 @@ def test_gradient_convolutions_are_in_xlas_canonical_layout(monkeypatch):
                if e.primitive.name == "conv_general_dilated"]
     assert len(layouts) == 6  # 2 forward, 2 input and 2 kernel gradients
     assert set(layouts) == {((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))}
+
+
+@pytest.mark.parametrize("cin, cout, hw, k, strides, padding, batch", [
+    (1, 6, 12, 5, (1, 1), ((2, 2), (2, 2)), 5),  # LeNet's conv1: a tap sum forward, gradients in chunks of 2, 2, 1
+    (6, 16, 9, 5, (1, 1), "VALID", 5),  # LeNet's conv2, chunked
+    (4, 5, 9, 3, (1, 1), "SAME", 2),
+    (4, 5, 9, 3, (2, 2), "SAME", 2),  # strided: the gradients are the custom_jvp's
+    (8, 4, 6, 1, (1, 1), "VALID", 2),  # a dot
+])
+def test_reverse_only_convolutions_equal_xla_to_the_third_order(cin, cout, hw, k, strides, padding, batch, monkeypatch):
+    monkeypatch.setattr(ops, "GRAD_CHUNK", 2)
+    x, w = _conv_case(jax.random.key(cin + k), batch, hw, cin, cout, k)
+
+    def orders(conv):
+        loss = lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+        step = lambda x, w: jnp.sum(jnp.cos(conv(x, w - 0.1 * jax.grad(loss, 1)(x, w))))  # one inner SGD step
+        third = lambda x, w: jnp.sum(jax.grad(lambda w: jnp.sum(jax.grad(step, 1)(x, w) ** 2))(w))
+        return conv(x, w), *jax.grad(loss, (0, 1))(x, w), *jax.grad(step, (0, 1))(x, w), *jax.grad(third, (0, 1))(x, w)
+
+    with ops.reverse_only():
+        new = jax.jit(lambda x, w: orders(lambda x, w: ops.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC)))(x, w)
+    ref = jax.jit(lambda x, w: orders(lambda x, w: lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC)))(x, w)
+    for a, b in zip(new, ref):
+        _close(a, b, rtol=1e-4)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU lowerings")
+def test_reverse_only_keeps_second_order_gradients_canonical_inside_loops():
+    """The gradient of unrolled SGD steps (dataset distillation's outer step) inside a ``lax.scan``:
+    with the custom_jvp XLA compiled some of its convolutions in another layout (LeNet's step with 4
+    random inits 2.2x as long, ``benchmarks/distill.py``); with ``reverse_only`` every convolution
+    XLA runs is NHWC x HWIO -> NHWC."""
+    x, w = _conv_case(jax.random.key(3), 4, 12, 6, 16, 5)
+    conv = lambda x, w: ops.conv_general_dilated(x, w, (1, 1), ((2, 2), (2, 2)), dimension_numbers=NHWC)
+    loss = lambda w, x: jnp.sum(jnp.sin(conv(x, w)))
+
+    def outer(x, w):
+        def body(w, _):
+            return w - 0.1 * jax.grad(loss)(w, x), None
+        return jnp.sum(jnp.cos(conv(x, jax.lax.scan(body, w, None, length=3)[0])))
+
+    def layouts(reverse_only):
+        with ops.reverse_only() if reverse_only else contextlib.nullcontext():
+            hlo = jax.jit(jax.grad(outer)).lower(x, w).compile().as_text()
+        return set(re.findall(r"dim_labels=([^,]*)", hlo))
+
+    assert layouts(reverse_only=True) == {"b01f_01io->b01f"}
+    assert len(layouts(reverse_only=False)) > 1  # what the context is for: gone when XLA no longer needs it
 
 
 def test_forcing_an_inapplicable_lowering_is_an_error():
