@@ -78,14 +78,19 @@ PREDICT_N, PREDICT_BATCH = 10_000, 1000
 AFTER, BEFORE, PEER = "jaxviz", "jaxviz, XLA ops (before)", "torch"
 
 
-def xla(fn):
-    """``fn`` traced under ``ops.plain_xla()``: XLA's own convolution and pooling (the zoo before ops)."""
+def traced_under(context, fn):
+    """``fn`` traced (``jit``-compiled at its first call) inside ``context()``, e.g. ``ops.reverse_only``."""
 
     def traced(*args):
-        with ops.plain_xla():
+        with context():
             return fn(*args)
 
     return traced
+
+
+def xla(fn):
+    """``fn`` traced under ``ops.plain_xla()``: XLA's own convolution and pooling (the zoo before ops)."""
+    return traced_under(ops.plain_xla, fn)
 
 
 def three_rows(benchmark, case, timings, *, items, unit="img", impls=("", "", "")) -> list[Row]:
@@ -299,6 +304,7 @@ def probe_rows(timer) -> list:
     fns = {shipped: (input_grad, (model, x, t)),
            "im2col from 32 ch": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=32), (model, x, t)),
            "no im2col": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=1 << 30), (model, x, t)),
+           "reverse_only": (traced_under(ops.reverse_only, lambda *a: input_grad(*a)), (model, x, t)),
            "plain XLA": (xla(lambda *a: input_grad(*a)), (model, x, t))}
     rows += variant_rows("probe-lowering", f"SqueezeNet input gradient, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px",
                          time_group(fns, {}, **timer), SQUEEZE_BATCH)
@@ -314,6 +320,7 @@ def probe_rows(timer) -> list:
     args = step_args(net, (32, 32, 3))
     fns = {shipped: (make_train_step(net, optimizer), args),
            "no im2col": (with_rules(make_train_step(net, optimizer), IM2COL_MIN_CHANNELS=1 << 30), args),
+           "reverse_only": (traced_under(ops.reverse_only, make_train_step(net, optimizer)), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}
     rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
 
@@ -324,6 +331,7 @@ def probe_rows(timer) -> list:
            "gradients unchunked": (with_rules(make_train_step(net, optimizer), GRAD_CHUNK=0), args),
            "gradients in chunks of 16": (with_rules(make_train_step(net, optimizer), GRAD_CHUNK=16), args),
            "gradients in chunks of 64": (with_rules(make_train_step(net, optimizer), GRAD_CHUNK=64), args),
+           "reverse_only": (traced_under(ops.reverse_only, make_train_step(net, optimizer)), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}
     rows += variant_rows("probe-lowering", f"LeNet-5 Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")
 
