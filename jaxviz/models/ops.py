@@ -14,8 +14,9 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
   that they run as fast inside ``lax.scan``/``lax.map`` loops as outside (XLA's CPU compiler
   leaves the layout JAX derives as it is inside loops, where it ran up to 68x slower); those of
-  few-channel layers over a large batch run on chunks of the batch. On GPU and TPU it is always
-  XLA's convolution. :func:`choose_lowerings` states the rules.
+  few-channel layers over a large batch run on chunks of the batch. Under :func:`reverse_only`
+  (gradients of gradients) the derivatives are a ``custom_vjp`` instead, canonical at every order.
+  On GPU and TPU it is always XLA's convolution. :func:`choose_lowerings` states the rules.
 * :func:`max_pool` -- max pooling whose derivative finds the first maximum of each window with one
   comparison per window offset and scatters the cotangent back with strided ``pad``s instead of
   ``select_and_scatter`` (a ``custom_jvp``, so forward mode works too); non-overlapping windows
@@ -522,4 +523,4 @@ def with_fast_ops(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 __all__ = ["LOWERINGS", "Lowerings", "avg_pool", "choose_lowering", "choose_lowerings", "conv_general_dilated", "conv_with",
-           "max_pool", "plain_xla", "with_fast_ops"]
+           "max_pool", "plain_xla", "reverse_only", "with_fast_ops"]
