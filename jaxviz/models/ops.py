@@ -250,6 +250,12 @@ def _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_typ
     return _dot(patches, rhs, precision, preferred_element_type)
 
 
+def _chunks(x, chunk):
+    """``x`` split along the batch into pieces of ``chunk`` (the last one shorter); ``lax.split``, whose
+    transpose is one concatenation (slices would transpose into a padded copy each)."""
+    return jnp.split(x, list(range(chunk, jnp.shape(x)[0], chunk)))
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5, 6))
 def _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type):
     return _lowered(lowerings.forward, lhs, rhs, strides, pads, precision, preferred_element_type)
@@ -269,7 +275,7 @@ def _split_conv_jvp(strides, pads, lowerings, precision, preferred_element_type,
         n, chunk = jnp.shape(images)[0], lowerings.grad_chunk
         if not chunk or n <= chunk or _spec(images)[:1] not in ((), (None,)):  # an explicitly sharded batch stays whole
             return conv(images)
-        return jnp.concatenate([conv(images[i:i + chunk]) for i in range(0, n, chunk)])
+        return jnp.concatenate([conv(part) for part in _chunks(images, chunk)])
 
     terms = []
     if not isinstance(dlhs, SymbolicZero):
@@ -330,9 +336,8 @@ def _conv_f_bwd(conv, residuals, g):
     n, chunk = jnp.shape(x)[0], conv.lowerings.grad_chunk
     if not chunk or n <= chunk or _spec(x)[:1] not in ((), (None,)):
         return _conv_a(g, w, conv), _conv_k(x, g, conv)
-    starts = range(0, n, chunk)
-    return (jnp.concatenate([_conv_a(g[i:i + chunk], w, conv) for i in starts]),
-            sum(_conv_k(x[i:i + chunk], g[i:i + chunk], conv) for i in starts))
+    xs, gs = _chunks(x, chunk), _chunks(g, chunk)
+    return jnp.concatenate([_conv_a(part, w, conv) for part in gs]), sum(map(lambda a, b: _conv_k(a, b, conv), xs, gs))
 
 
 _conv_f.defvjp(lambda x, w, conv: (_conv_f(x, w, conv), (x, w)), _conv_f_bwd)
