@@ -35,3 +35,17 @@ def test_peak_rss_probe_sees_an_allocation():
     grown = bench.peak_rss_mib(lambda: kept.append(np.ones(64 * 2**20 // 8)))  # 64 MiB, written
     transient = bench.peak_rss_mib(lambda: np.ones(32 * 2**20 // 8).sum())  # 32 MiB, freed at once
     assert 60 < grown < 80 and 28 < transient < 48
+
+
+def test_most_within_finds_the_largest_size_within_the_budget_from_a_wrong_guess():
+    calls = []
+
+    def estimate(steps):  # convex in the steps, as XLA's estimate was at 100 classes: a linear guess overshoots
+        calls.append(steps)
+        return 100 + steps + steps**2 / 1000
+
+    budget = estimate(2000)  # exactly 2000 steps fit
+    for guess in (2400, 700):  # too many, too few
+        found = bench.most_within(estimate, budget, 6, guess)
+        assert 1980 <= found <= 2000 and estimate(found) <= budget
+    assert len(calls) < 40
