@@ -82,16 +82,22 @@ def plain_xla() -> Iterator[None]:
     For comparisons (``benchmarks/models.py`` times the zoo both ways); the choice is made when a
     function is traced, so trace (``jit``/``lower``) a fresh function inside the context.
     """
-    previous = getattr(_STATE, "xla", False)
-    _STATE.xla = True
+    with _flag_set("xla"):
+        yield
+
+
+@contextlib.contextmanager
+def _flag_set(name: str) -> Iterator[None]:
+    previous = _flag(name)
+    setattr(_STATE, name, True)
     try:
         yield
     finally:
-        _STATE.xla = previous
+        setattr(_STATE, name, previous)
 
 
-def _plain_xla_active() -> bool:
-    return getattr(_STATE, "xla", False)
+def _flag(name: str) -> bool:
+    return getattr(_STATE, name, False)
 
 
 @contextlib.contextmanager
@@ -106,12 +112,8 @@ def reverse_only() -> Iterator[None]:
     slower (``benchmarks/distill.py``). Forward-mode differentiation (``jax.jvp``) of a function
     traced in this context fails. The choice is made when a function is traced.
     """
-    previous = getattr(_STATE, "reverse_only", False)
-    _STATE.reverse_only = True
-    try:
+    with _flag_set("reverse_only"):
         yield
-    finally:
-        _STATE.reverse_only = previous
 
 
 def _pads(padding, in_spatial, window, strides) -> tuple[tuple[int, int], ...]:
@@ -364,7 +366,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
         raise JaxvizError(f"unknown convolution lowering {lowering!r}; choose one of {', '.join(map(repr, LOWERINGS))}.")
     plain = _plain(jnp.shape(lhs), jnp.shape(rhs), dimension_numbers, lhs_dilation, rhs_dilation,
                    feature_group_count, batch_group_count) and out_sharding is None
-    if lowering == "xla" or (lowering == "auto" and (not plain or _plain_xla_active() or jax.default_backend() != "cpu")):
+    if lowering == "xla" or (lowering == "auto" and (not plain or _flag("xla") or jax.default_backend() != "cpu")):
         kw = {} if out_sharding is None else {"out_sharding": out_sharding}
         return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
                                         feature_group_count, batch_group_count, precision, preferred_element_type, **kw)
@@ -373,7 +375,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     pads = _pads(padding, jnp.shape(lhs)[1:3], (kh, kw_), strides)
     if lowering == "auto":
         lowerings = choose_lowerings(jnp.shape(lhs), jnp.shape(rhs), strides, pads, dimension_numbers=dimension_numbers)
-        if getattr(_STATE, "reverse_only", False):
+        if _flag("reverse_only"):
             return _conv_f(lhs, rhs, _Conv(strides, pads, lowerings, precision, preferred_element_type))
         return _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type)
     if not plain or (lowering == "dot" and ((kh, kw_) != (1, 1) or strides != (1, 1) or pads != ((0, 0), (0, 0)))):
@@ -422,7 +424,7 @@ def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Seque
     window, strides = _check_pool(x, window, strides)
     pads = _pool_pads(padding, jnp.shape(x)[1:3], window, strides)
     h, w = jnp.shape(x)[1:3]
-    if _plain_xla_active() or jax.default_backend() != "cpu":
+    if _flag("xla") or jax.default_backend() != "cpu":
         return _reduce_window_max(x, window, strides, pads)
     if window == strides and pads == ((0, 0), (0, 0)) and h % window[0] == 0 and w % window[1] == 0:
         return _split_windows(x, window).max(axis=(2, 4))
@@ -432,7 +434,7 @@ def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Seque
 def avg_pool(x: jax.Array, window: int | Sequence[int] = 2) -> jax.Array:
     """Non-overlapping ``window`` average pooling without padding (``VALID``; trailing rows/columns dropped)."""
     window, _ = _check_pool(x, window, None)
-    if _plain_xla_active():
+    if _flag("xla"):
         return lax.reduce_window(x, 0.0, lax.add, (1, *window, 1), (1, *window, 1), "VALID") / (window[0] * window[1])
     h, w = jnp.shape(x)[1:3]
     ho, wo = h // window[0], w // window[1]
