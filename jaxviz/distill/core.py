@@ -162,6 +162,9 @@ def inner_train(model: Model, params: Any, x: jax.Array, targets: jax.Array, lrs
     """Parameters after the unrolled inner run: ``len(lrs)`` plain gradient steps from ``params``.
 
     Step ``k`` uses ``x[k % steps]`` with targets ``targets[k % steps]`` and step size ``lrs[k]``.
+    To differentiate through the run, trace the gradient under
+    :func:`jaxviz.models.ops.reverse_only`, as :func:`make_outer_step` does (on CPU the
+    convolutions of a gradient of gradients are otherwise several times slower in loops).
 
     Args:
       model: a classifier; only ``model.apply(params, x)`` is used.
