@@ -65,11 +65,10 @@ TAPS_MAX_OUT_CHANNELS = 16
 # The gradient convolutions of few-channel layers over a large batch ran faster on CPU in chunks of
 # the batch, one convolution per chunk: LeNet-5's Adam step, batch 256 (`benchmarks/models.py
 # --probes`), 17.7 ms with chunks of 32 images, 17.5 with 16, 18.4 with 64, 20.1 unchunked (an
-# earlier run: 18.3 with 32, 19.2 with 64, 21.1 with 128, 20.9 unchunked); interleaved in one
-# process, 16 against 32 in two more runs: 17.24 vs 17.55 and 17.29 vs 17.80 ms (8: 17.42).
+# earlier run: 18.3 with 32, 19.2 with 64, 21.1 with 128, 20.9 unchunked).
 # SqueezeNet's input gradient (16 images of 16-64 channels at 56 px) in chunks was 1.2x as long
 # (one-off probe), so only layers with at most GRAD_CHUNK_MAX_CHANNELS in and out are chunked.
-GRAD_CHUNK = 16
+GRAD_CHUNK = 32
 GRAD_CHUNK_MAX_CHANNELS = 16
 _STATE = threading.local()  # .xla / .reverse_only: plain_xla() / reverse_only() is active in this thread
 _NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
