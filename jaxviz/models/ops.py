@@ -253,9 +253,13 @@ def _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_typ
 
 
 def _chunks(x, chunk):
-    """``x`` split along the batch into pieces of ``chunk`` (the last one shorter); ``lax.split``, whose
+    """``x`` split along the batch into pieces of ``chunk`` (the last one shorter), or ``[x]`` when
+    ``chunk`` is 0, the batch no larger or explicitly sharded (it stays whole); ``lax.split``, whose
     transpose is one concatenation (slices would transpose into a padded copy each)."""
-    return jnp.split(x, list(range(chunk, jnp.shape(x)[0], chunk)))
+    n = jnp.shape(x)[0]
+    if not chunk or n <= chunk or _spec(x)[:1] not in ((), (None,)):
+        return [x]
+    return jnp.split(x, list(range(chunk, n, chunk)))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5, 6))
@@ -274,10 +278,8 @@ def _split_conv_jvp(strides, pads, lowerings, precision, preferred_element_type,
     def term(lowering, images, kernel, linear_in):
         def conv(part):
             return _lowered(lowering, part, kernel, strides, pads, precision, preferred_element_type, linear_in)
-        n, chunk = jnp.shape(images)[0], lowerings.grad_chunk
-        if not chunk or n <= chunk or _spec(images)[:1] not in ((), (None,)):  # an explicitly sharded batch stays whole
-            return conv(images)
-        return jnp.concatenate([conv(part) for part in _chunks(images, chunk)])
+        parts = _chunks(images, lowerings.grad_chunk)
+        return conv(images) if len(parts) == 1 else jnp.concatenate([conv(part) for part in parts])
 
     terms = []
     if not isinstance(dlhs, SymbolicZero):
@@ -335,10 +337,9 @@ def _conv_f_bwd(conv, residuals, g):
         _, vjp = jax.vjp(lambda a, b: _split_conv(a, b, conv.strides, conv.pads, conv.lowerings, conv.precision,
                                                   conv.preferred_element_type), x, w)
         return vjp(g)
-    n, chunk = jnp.shape(x)[0], conv.lowerings.grad_chunk
-    if not chunk or n <= chunk or _spec(x)[:1] not in ((), (None,)):
+    xs, gs = _chunks(x, conv.lowerings.grad_chunk), _chunks(g, conv.lowerings.grad_chunk)
+    if len(xs) == 1 or len(gs) != len(xs):  # whole when either batch stays whole
         return _conv_a(g, w, conv), _conv_k(x, g, conv)
-    xs, gs = _chunks(x, chunk), _chunks(g, chunk)
     return jnp.concatenate([_conv_a(part, w, conv) for part in gs]), sum(map(lambda a, b: _conv_k(a, b, conv), xs, gs))
 
 
