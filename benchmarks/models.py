@@ -329,7 +329,7 @@ def probe_rows(timer) -> list:
     fns = {shipped: (make_train_step(net, optimizer), args),
            "conv1 XLA (no taps)": (with_rules(make_train_step(net, optimizer), TAPS_MAX_OUT_CHANNELS=0), args),
            "gradients unchunked": (with_rules(make_train_step(net, optimizer), GRAD_CHUNK=0), args),
-           "gradients in chunks of 16": (with_rules(make_train_step(net, optimizer), GRAD_CHUNK=16), args),
+           "gradients in chunks of 32": (with_rules(make_train_step(net, optimizer), GRAD_CHUNK=32), args),
            "gradients in chunks of 64": (with_rules(make_train_step(net, optimizer), GRAD_CHUNK=64), args),
            "reverse_only": (traced_under(ops.reverse_only, make_train_step(net, optimizer)), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}

@@ -65,10 +65,11 @@ TAPS_MAX_OUT_CHANNELS = 16
 # The gradient convolutions of few-channel layers over a large batch ran faster on CPU in chunks of
 # the batch, one convolution per chunk: LeNet-5's Adam step, batch 256 (`benchmarks/models.py
 # --probes`), 17.7 ms with chunks of 32 images, 17.5 with 16, 18.4 with 64, 20.1 unchunked (an
-# earlier run: 18.3 with 32, 19.2 with 64, 21.1 with 128, 20.9 unchunked).
+# earlier run: 18.3 with 32, 19.2 with 64, 21.1 with 128, 20.9 unchunked); interleaved in one
+# process, 16 against 32 in two more runs: 17.24 vs 17.55 and 17.29 vs 17.80 ms (8: 17.42).
 # SqueezeNet's input gradient (16 images of 16-64 channels at 56 px) in chunks was 1.2x as long
 # (one-off probe), so only layers with at most GRAD_CHUNK_MAX_CHANNELS in and out are chunked.
-GRAD_CHUNK = 32
+GRAD_CHUNK = 16
 GRAD_CHUNK_MAX_CHANNELS = 16
 _STATE = threading.local()  # .xla / .reverse_only: plain_xla() / reverse_only() is active in this thread
 _NHWC = (0, 3, 1, 2)  # lax.ConvDimensionNumbers specs of NHWC input / output
@@ -254,10 +255,12 @@ def _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_typ
 
 def _chunks(x, chunk):
     """``x`` split along the batch into pieces of ``chunk`` (the last one shorter), or ``[x]`` when
-    ``chunk`` is 0, the batch no larger or explicitly sharded (it stays whole); ``lax.split``, whose
-    transpose is one concatenation (slices would transpose into a padded copy each)."""
+    ``chunk`` is 0, the batch no larger, explicitly sharded or traced under a mesh of several devices
+    (it stays whole: each device already holds a part of it, and chunks would cut across the parts);
+    ``lax.split``, whose transpose is one concatenation (slices would transpose into a padded copy
+    each)."""
     n = jnp.shape(x)[0]
-    if not chunk or n <= chunk or _spec(x)[:1] not in ((), (None,)):
+    if not chunk or n <= chunk or _spec(x)[:1] not in ((), (None,)) or jax.sharding.get_abstract_mesh().size > 1:
         return [x]
     return jnp.split(x, list(range(chunk, n, chunk)))
 

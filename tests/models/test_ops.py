@@ -79,9 +79,9 @@ def test_choose_lowering_follows_shape_and_backend():
     assert ops.choose_lowering((16, 56, 56, 16), (3, 3, 16, 64), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "taps"
     # LeNet's few-channel layers take their gradients in chunks of the batch; larger layers do not
-    assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("taps", "xla", "xla", 32)
-    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 32)
-    assert ops.choose_lowerings((32, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 0)
+    assert ops.choose_lowerings((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == ("taps", "xla", "xla", 16)
+    assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 16)
+    assert ops.choose_lowerings((16, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 0)
     assert ops.choose_lowering((256, 28, 28, 1), (3, 3, 1, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowerings((16, 227, 227, 3), (3, 3, 3, 64), (2, 2), "VALID", backend="cpu", **sq) == ("xla", "xla", "xla", 0)
     assert ops.choose_lowerings((256, 14, 14, 6), (5, 5, 6, 16), (1, 1), "VALID", backend="gpu", **sq) == ("xla", "xla", "xla", 0)
