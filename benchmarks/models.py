@@ -243,7 +243,7 @@ def layer_rows(timer) -> list:
         cases.append((f"{label} at {hwc[0]}px", hwc, jfn, tfn, lowering))
     for size, c in POOLS:
         cases.append((f"max pool 3x3/2 ceil, {c} ch", (size, size, c), lambda x: ops.max_pool(x, 3, 2, "CEIL"),
-                      lambda x: F.max_pool2d(x, 3, 2, ceil_mode=True), "slice-compare-pad derivative"))
+                      lambda x: F.max_pool2d(x, 3, 2, ceil_mode=True), "phase-plane derivative"))
     for label, hwc, jfn, tfn, lowering in cases:
         x = rng.standard_normal((SQUEEZE_BATCH, *hwc)).astype(np.float32)
         out = jax.eval_shape(jfn, jax.ShapeDtypeStruct(x.shape, jnp.float32)).shape

@@ -421,9 +421,11 @@ def max_pool(x: jax.Array, window: int | Sequence[int] = 2, strides: int | Seque
     ``padding``: ``"VALID"``, ``"SAME"``, ``"CEIL"`` (Caffe's ceil mode) or ``((lo, hi), (lo, hi))``;
     padded positions never win. On CPU, non-overlapping windows that tile the image exactly are a
     reshape and a ``max`` (ties split the gradient equally, as ``jnp.max`` does); otherwise the
-    derivative is :func:`max_pool`'s slice-compare-pad rule instead of ``select_and_scatter``. Off CPU
-    it is XLA's ``reduce_window`` and ``select_and_scatter``: on an H200 the slice-compare-pad
-    derivative was 1.1-1.4x slower and LeNet's Adam step 1.6x (``## models-gpu`` of benchmarks/RESULTS.md).
+    derivative gathers the tangent at each window's stored first maximum from the stride's phase
+    planes (its transpose: unit-stride pads and one concatenation) instead of ``select_and_scatter``.
+    Off CPU it is XLA's ``reduce_window`` and ``select_and_scatter``: on an H200 an earlier
+    gather-based derivative was 1.1-1.4x slower and LeNet's Adam step 1.6x (``## models-gpu`` of
+    benchmarks/RESULTS.md).
     """
     window, strides = _check_pool(x, window, strides)
     pads = _pool_pads(padding, jnp.shape(x)[1:3], window, strides)
@@ -472,22 +474,59 @@ def _max_pool(x, window, strides, pads):
 
 @_max_pool.defjvp
 def _max_pool_jvp(window, strides, pads, primals, tangents):
-    # Linear in the tangent: gather it at each window's first maximum. Its transpose (reverse mode)
-    # is a sum of strided pads of the masked cotangent, which XLA's CPU runtime runs much faster
-    # than select_and_scatter.
+    # Linear in the tangent: gather it at each window's first maximum, found once (an index per
+    # window). The gather reads the padded tangent as strides[0] x strides[1] phase planes (the pixels
+    # at each row and column phase of the stride), so every kernel offset is a unit-stride slice of
+    # one plane: its transpose (reverse mode) is a pad of the output-sized cotangent into a plane,
+    # and the planes go back together in one concatenation and transpose. Reading the windows as
+    # strided slices of the whole image instead transposes into one image-sized pad per offset
+    # (9 for a 3x3 window), which dominated SqueezeNet's max-pool gradients on CPU.
     (x,), (t,) = primals, tangents
+    y, first = _max_and_first(x, window, strides, pads)
+    _, ho, wo, _ = y.shape
+    offsets = [(i, j) for i in range(window[0]) for j in range(window[1])]
+    planes = _phase_planes(t, window, strides, pads, (ho, wo))
+    out = jnp.zeros(y.shape, t.dtype)
+    for k, (i, j) in enumerate(offsets):
+        plane = planes[(i % strides[0]) * strides[1] + j % strides[1]]
+        tap = lax.slice_in_dim(lax.slice_in_dim(plane, i // strides[0], i // strides[0] + ho, axis=1),
+                               j // strides[1], j // strides[1] + wo, axis=2)
+        out = out + jnp.where(first == k, tap, jnp.zeros((), t.dtype))
+    return y, out
+
+
+def _max_and_first(x, window, strides, pads):
+    """Max pooling and the row-major kernel offset of each window's first maximum, stored.
+
+    XLA's CPU compiler would otherwise fuse the offsets' comparisons into every consumer in the
+    derivative, which reads them at up to four shifted positions per pixel: SqueezeNet's pool
+    gradients ran 6x as long. A reduction is never duplicated into its consumers, so the offsets of
+    neighbouring channels are packed into one integer by a sum over the pair and unpacked again."""
     y = _reduce_window_max(x, window, strides, pads)
     _, ho, wo, _ = y.shape
+    offsets = [(i, j) for i in range(window[0]) for j in range(window[1])]
     xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
-    tp = jnp.pad(t, ((0, 0), *pads, (0, 0)))
-    found = jnp.zeros(y.shape, bool)
-    out = jnp.zeros(y.shape, t.dtype)
-    for i in range(window[0]):
-        for j in range(window[1]):
-            hit = (_window(xp, i, j, ho, wo, strides) == y) & ~found
-            found = found | hit
-            out = out + jnp.where(hit, _window(tp, i, j, ho, wo, strides), jnp.zeros((), t.dtype))
-    return y, out
+    base = len(offsets) + 1
+    first = jnp.full(y.shape, len(offsets), jnp.int32)  # no maximum found (NaN): no offset takes the tangent
+    for k in reversed(range(len(offsets))):
+        first = jnp.where(_window(xp, *offsets[k], ho, wo, strides) == y, k, first)
+    c = y.shape[-1]
+    pairs = jnp.pad(first, ((0, 0), (0, 0), (0, 0), (0, c % 2))).reshape(*y.shape[:3], -1, 2)
+    packed = (pairs * jnp.array([1, base], jnp.int32).reshape(1, 1, 1, 1, 2)).sum(-1)
+    return y, jnp.stack([packed % base, packed // base], -1).reshape(*y.shape[:3], -1)[..., :c]
+
+
+def _phase_planes(t, window, strides, pads, out_hw):
+    """The zero-padded ``(B, H, W, C)`` batch as ``strides[0] * strides[1]`` planes ``(B, Hq, Wq, C)``,
+    plane ``a * strides[1] + b`` holding the pixels ``(a + strides[0] * q, b + strides[1] * r)``; large
+    enough for every window of an ``out_hw`` output."""
+    b, h, w, c = jnp.shape(t)
+    (sh, sw), (kh, kw) = strides, window
+    hq = max(-(-(h + sum(pads[0])) // sh), out_hw[0] + (kh - 1) // sh)
+    wq = max(-(-(w + sum(pads[1])) // sw), out_hw[1] + (kw - 1) // sw)
+    t = jnp.pad(t, ((0, 0), (pads[0][0], sh * hq - h - pads[0][0]), (pads[1][0], sw * wq - w - pads[1][0]), (0, 0)))
+    phases = _split_windows(t, (sh, sw)).transpose(0, 2, 4, 1, 3, 5).reshape(b, sh * sw, hq, wq, c)
+    return [p[:, 0] for p in jnp.split(phases, sh * sw, axis=1)]
 
 
 # ------------------------------------------------------------------------------------ function transform

@@ -240,7 +240,7 @@ def test_max_pool_is_xlas_own_off_cpu(monkeypatch):
         monkeypatch.setattr(jax, "default_backend", lambda: backend)
         return str(jax.make_jaxpr(jax.grad(lambda x: ops.max_pool(x, 3, 2, "CEIL").sum()))(x))
 
-    assert "select_and_scatter" not in primitives("cpu")  # CPU: the slice-compare-pad derivative
+    assert "select_and_scatter" not in primitives("cpu")  # CPU: the phase-plane gather derivative
     assert "select_and_scatter" in primitives("gpu")  # XLA's derivative on accelerators
 
 
