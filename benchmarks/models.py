@@ -27,6 +27,7 @@ threads. Usage::
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import sys
@@ -269,7 +270,8 @@ def layer_rows(timer) -> list:
 
 
 def with_rules(fn, **constants):
-    """``fn`` traced with some of ``jaxviz.models.ops``'s rule constants changed (e.g. ``IM2COL_MIN_CHANNELS=32``)."""
+    """``fn`` traced with some of ``jaxviz.models.ops``'s rule constants (e.g. ``IM2COL_MIN_CHANNELS=32``) or
+    functions changed."""
 
     def traced(*args):
         old = {name: getattr(ops, name) for name in constants}
@@ -282,6 +284,31 @@ def with_rules(fn, **constants):
                 setattr(ops, name, value)
 
     return traced
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def strided_pad_max_pool(x, window, strides, pads):
+    """``ops._max_pool`` with its earlier derivative, for the probes: the tangent gathered window by
+    window with the first-maximum test chained over the offsets, each offset a strided slice of the
+    padded image (reverse mode: one image-sized strided pad per offset)."""
+    return ops._reduce_window_max(x, window, strides, pads)
+
+
+@strided_pad_max_pool.defjvp
+def _strided_pad_max_pool_jvp(window, strides, pads, primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = ops._reduce_window_max(x, window, strides, pads)
+    _, ho, wo, _ = y.shape
+    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
+    tp = jnp.pad(t, ((0, 0), *pads, (0, 0)))
+    found = jnp.zeros(y.shape, bool)
+    out = jnp.zeros(y.shape, t.dtype)
+    for i in range(window[0]):
+        for j in range(window[1]):
+            hit = (ops._window(xp, i, j, ho, wo, strides) == y) & ~found
+            found = found | hit
+            out = out + jnp.where(hit, ops._window(tp, i, j, ho, wo, strides), jnp.zeros((), t.dtype))
+    return y, out
 
 
 def probe_rows(timer) -> list:
@@ -306,6 +333,8 @@ def probe_rows(timer) -> list:
            "im2col forward from 128 ch only": (with_rules(lambda *a: input_grad(*a), IM2COL_FORWARD_MIN_CHANNELS=128), (model, x, t)),
            "no im2col": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=1 << 30, IM2COL_FORWARD_MIN_CHANNELS=1 << 30),
                          (model, x, t)),
+           "max pool: strided-pad derivative (before)": (with_rules(lambda *a: input_grad(*a), _max_pool=strided_pad_max_pool),
+                                                         (model, x, t)),
            "reverse_only": (traced_under(ops.reverse_only, lambda *a: input_grad(*a)), (model, x, t)),
            "plain XLA": (xla(lambda *a: input_grad(*a)), (model, x, t))}
     rows += variant_rows("probe-lowering", f"SqueezeNet input gradient, batch {SQUEEZE_BATCH}, {SQUEEZE_SIZE}px",
