@@ -329,10 +329,8 @@ def probe_rows(timer) -> list:
         return jax.grad(lambda x: jnp.take_along_axis(m(x), t[:, None], axis=1).sum())(x)
 
     fns = {shipped: (input_grad, (model, x, t)),
-           "im2col gradients too from 32 ch": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=32), (model, x, t)),
-           "im2col forward from 128 ch only": (with_rules(lambda *a: input_grad(*a), IM2COL_FORWARD_MIN_CHANNELS=128), (model, x, t)),
-           "no im2col": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=1 << 30, IM2COL_FORWARD_MIN_CHANNELS=1 << 30),
-                         (model, x, t)),
+           "im2col from 32 ch": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=32), (model, x, t)),
+           "no im2col": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=1 << 30), (model, x, t)),
            "max pool: strided-pad derivative (before)": (with_rules(lambda *a: input_grad(*a), _max_pool=strided_pad_max_pool),
                                                          (model, x, t)),
            "reverse_only": (traced_under(ops.reverse_only, lambda *a: input_grad(*a)), (model, x, t)),
@@ -350,7 +348,7 @@ def probe_rows(timer) -> list:
     net = convnet((32, 32, 3), 10, key=jax.random.key(0))
     args = step_args(net, (32, 32, 3))
     fns = {shipped: (make_train_step(net, optimizer), args),
-           "no im2col": (with_rules(make_train_step(net, optimizer), IM2COL_MIN_CHANNELS=1 << 30, IM2COL_FORWARD_MIN_CHANNELS=1 << 30), args),
+           "no im2col": (with_rules(make_train_step(net, optimizer), IM2COL_MIN_CHANNELS=1 << 30), args),
            "reverse_only": (traced_under(ops.reverse_only, make_train_step(net, optimizer)), args),
            "plain XLA": (xla(make_train_step(net, optimizer)), args)}
     rows += variant_rows("probe-lowering", f"ConvNet Adam step, batch {STEP_BATCH}", time_group(fns, {}, **timer), STEP_BATCH, "ex")

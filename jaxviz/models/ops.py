@@ -54,11 +54,6 @@ LOWERINGS = ("auto", "xla", "dot", "im2col", "taps")
 # stay XLA's.
 IM2COL_MAX_PIXELS = 32 * 32
 IM2COL_MIN_CHANNELS = 128
-# The forward pass alone as im2col + dot, gradients XLA's, from fewer input channels: SqueezeNet's
-# input gradient 0.95x and 0.96x as long with its 3x3 convolutions of 32-64 channels at 28 and
-# 14 px so (2-core AMD EPYC, interleaved with the shipped rules in one process; im2col for the
-# gradients as well: 0.93x there, but 1.03-1.13x on the Xeon above, where col2im was the slow part).
-IM2COL_FORWARD_MIN_CHANNELS = 32
 # XLA's CPU convolution is slow with very few channels in a training step. LeNet-5's Adam step,
 # batch 256 (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum
 # of the shifted image times each tap made the step 0.74x as long, but a forward pass alone 1.8x.
@@ -150,9 +145,8 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     over kernel taps of the shifted image times the tap) for a one-channel image, at most
     ``TAPS_MAX`` taps and ``TAPS_MAX_OUT_CHANNELS`` output channels; ``"im2col"`` when the output
     has at most ``IM2COL_MAX_PIXELS`` pixels and the input at least ``IM2COL_MIN_CHANNELS``
-    channels (``IM2COL_FORWARD_MIN_CHANNELS`` for the forward pass alone); otherwise ``"xla"``.
-    Both gradients are the forward's own transpose, except XLA's after ``"taps"`` and after an
-    im2col forward pass below ``IM2COL_MIN_CHANNELS``; XLA's gradients of a layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and
+    channels; otherwise ``"xla"``. Both gradients are the forward's own transpose, except XLA's
+    after ``"taps"``; XLA's gradients of a layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and
     output channels run on chunks of ``GRAD_CHUNK`` images of a larger batch (``grad_chunk``).
     """
     backend = jax.default_backend() if backend is None else backend
@@ -167,8 +161,6 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     ho, wo = (_out_size(n, k, s, p) for n, k, s, p in zip(lhs_shape[1:3], (kh, kw), window_strides, pads))
     if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_MIN_CHANNELS:
         return Lowerings("im2col", "im2col", "im2col")
-    if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_FORWARD_MIN_CHANNELS:
-        return Lowerings("im2col", "xla", "xla")
     chunk = GRAD_CHUNK if 0 < GRAD_CHUNK < lhs_shape[0] and max(cin, cout) <= GRAD_CHUNK_MAX_CHANNELS else 0
     if cin == 1 and kh * kw <= TAPS_MAX and cout <= TAPS_MAX_OUT_CHANNELS:
         return Lowerings("taps", "xla", "xla", chunk)
