@@ -331,6 +331,7 @@ def probe_rows(timer) -> list:
     fns = {shipped: (input_grad, (model, x, t)),
            "im2col from 32 ch": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=32), (model, x, t)),
            "no im2col": (with_rules(lambda *a: input_grad(*a), IM2COL_MIN_CHANNELS=1 << 30), (model, x, t)),
+           "no Winograd (3x3 forward XLA's)": (with_rules(lambda *a: input_grad(*a), WINOGRAD_MIN_CHANNELS=1 << 30), (model, x, t)),
            "max pool: strided-pad derivative (before)": (with_rules(lambda *a: input_grad(*a), _max_pool=strided_pad_max_pool),
                                                          (model, x, t)),
            "reverse_only": (traced_under(ops.reverse_only, lambda *a: input_grad(*a)), (model, x, t)),

@@ -8,8 +8,10 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   takes it as ``conv_general_dilated=``). On CPU a 1x1 convolution becomes one ``dot_general``, a
   larger kernel over a small image with many input channels becomes im2col + one ``dot_general``
   (the "unfold + GEMM" lowering of Chellapilla et al., "High Performance Convolutional Neural
-  Networks for Document Processing", 2006), a one-channel image a sum over kernel taps of its
-  shifted copy times the tap, everything else stays XLA's convolution. The gradients may use
+  Networks for Document Processing", 2006), a 3x3 unit-stride kernel over a small image with a few
+  dozen input channels Winograd's F(2x2, 3x3) (Lavin & Gray 2016; forward pass only), a
+  one-channel image a sum over kernel taps of its shifted copy times the tap, everything else
+  stays XLA's convolution. The gradients may use
   another lowering than the forward pass (a ``custom_jvp`` whose tangent is linear in each
   argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
   that they run as fast inside ``lax.scan``/``lax.map`` loops as outside (XLA's CPU compiler
@@ -46,7 +48,7 @@ from jax.custom_derivatives import SymbolicZero
 from jaxviz import jaxpr as J
 from jaxviz.errors import JaxvizError
 
-LOWERINGS = ("auto", "xla", "dot", "im2col", "taps")
+LOWERINGS = ("auto", "xla", "dot", "im2col", "taps", "winograd")
 # im2col + dot beats XLA's CPU convolution when the output image is small and the kernel reads many
 # input channels (whole networks, interleaved, 2-core Xeon; `benchmarks/models.py --probes`):
 # ConvNet's 128->128 3x3 at 16 and 8 px make its Adam step 0.71-0.81x as long; SqueezeNet's 3x3
@@ -54,6 +56,14 @@ LOWERINGS = ("auto", "xla", "dot", "im2col", "taps")
 # stay XLA's.
 IM2COL_MAX_PIXELS = 32 * 32
 IM2COL_MIN_CHANNELS = 128
+# Winograd's F(2x2, 3x3) for the forward pass of 3x3 unit-stride layers with 32-127 input channels at
+# up to 28x28 output pixels (SqueezeNet's fire4-9 expand layers). Alone, batch 16 (2-core AMD EPYC,
+# interleaved): 32->128 at 28 px 9.9 ms vs XLA's 17.2 (im2col 14.0); 48->192 at 14 px 5.4 vs 12.0;
+# 64->256 at 14 px 9.9 vs 14.2. Its transforms cost memory traffic, so it lost with 16 channels at
+# 56 px (53 vs 19 ms) and at VGG's and ConvNet's larger images (1.3-2.8x XLA), and as a gradient
+# (the transpose of the transforms: 1.5-2.5x XLA's), so the gradients stay XLA's.
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MAX_PIXELS = 28 * 28
 # XLA's CPU convolution is slow with very few channels in a training step. LeNet-5's Adam step,
 # batch 256 (`benchmarks/models.py --probes`): its 1 -> 6 channel 5x5 convolution at 28 px as a sum
 # of the shifted image times each tap made the step 0.74x as long, but a forward pass alone 1.8x.
@@ -145,8 +155,10 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     over kernel taps of the shifted image times the tap) for a one-channel image, at most
     ``TAPS_MAX`` taps and ``TAPS_MAX_OUT_CHANNELS`` output channels; ``"im2col"`` when the output
     has at most ``IM2COL_MAX_PIXELS`` pixels and the input at least ``IM2COL_MIN_CHANNELS``
-    channels; otherwise ``"xla"``. Both gradients are the forward's own transpose, except XLA's
-    after ``"taps"``; XLA's gradients of a layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and
+    channels; ``"winograd"`` for a 3x3 unit-stride kernel with an output of at most
+    ``WINOGRAD_MAX_PIXELS`` pixels and at least ``WINOGRAD_MIN_CHANNELS`` input channels; otherwise
+    ``"xla"``. Both gradients are the forward's own transpose, except XLA's after ``"taps"`` and
+    ``"winograd"``; XLA's gradients of a layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and
     output channels run on chunks of ``GRAD_CHUNK`` images of a larger batch (``grad_chunk``).
     """
     backend = jax.default_backend() if backend is None else backend
@@ -162,6 +174,9 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     if ho * wo <= IM2COL_MAX_PIXELS and cin >= IM2COL_MIN_CHANNELS:
         return Lowerings("im2col", "im2col", "im2col")
     chunk = GRAD_CHUNK if 0 < GRAD_CHUNK < lhs_shape[0] and max(cin, cout) <= GRAD_CHUNK_MAX_CHANNELS else 0
+    if (_winograd_applies((kh, kw), window_strides, pads) and ho * wo <= WINOGRAD_MAX_PIXELS
+            and WINOGRAD_MIN_CHANNELS <= cin):
+        return Lowerings("winograd", "xla", "xla", chunk)
     if cin == 1 and kh * kw <= TAPS_MAX and cout <= TAPS_MAX_OUT_CHANNELS:
         return Lowerings("taps", "xla", "xla", chunk)
     return xla._replace(grad_chunk=chunk)
@@ -222,6 +237,54 @@ def _taps(x, kernel, strides, pads, preferred_element_type):
     return out if preferred_element_type is None else out.astype(preferred_element_type)
 
 
+# Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+# Networks", CVPR 2016): a 2x2 output tile from a 4x4 input tile with 16 multiplications per channel
+# pair instead of 36; Y = A^T [(G g G^T) * (B^T d B)] A. (F(4x4, 3x3) was slower at 14 px, where its
+# tiles overhang the image, and ten times less accurate in float32.)
+_WINOGRAD_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
+_WINOGRAD_G = ((1, 0, 0), (1 / 2, 1 / 2, 1 / 2), (1 / 2, -1 / 2, 1 / 2), (0, 0, 1))
+_WINOGRAD_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
+
+
+def _combine(matrix, arrays):
+    """``[sum_k matrix[i][k] * arrays[k] for each row i]``, zero terms skipped and unit ones added."""
+    def term(c, a):
+        return a if c == 1 else -a if c == -1 else a * c
+    return [functools.reduce(lambda acc, t: t if acc is None else acc + t,
+                             (term(c, a) for c, a in zip(row, arrays) if c != 0), None) for row in matrix]
+
+
+def _winograd_applies(kernel_hw, strides, pads) -> bool:
+    return tuple(kernel_hw) == (3, 3) and tuple(strides) == (1, 1) and all(p >= 0 for pad in pads for p in pad)
+
+
+def _winograd(x, kernel, pads, precision, preferred_element_type):
+    """A 3x3 unit-stride convolution of ``x`` (NHWC) as Winograd's F(2x2, 3x3).
+
+    The padded image is read as 4 row (then column) phase planes, so every tile row is a unit-stride
+    slice; the 36 transformed tile positions are one batched ``dot_general`` over channels."""
+    m, a = len(_WINOGRAD_AT), len(_WINOGRAD_BT)
+    b, h, w, c = jnp.shape(x)
+    cout = jnp.shape(kernel)[-1]
+    ho, wo = h + sum(pads[0]) - 2, w + sum(pads[1]) - 2
+    nh, nw = -(-ho // m), -(-wo // m)
+    extra = -(-(a - 1) // m)
+    x = jnp.pad(x, ((0, 0), (pads[0][0], m * (nh + extra) - h - pads[0][0]), (pads[1][0], m * (nw + extra) - w - pads[1][0]), (0, 0)))
+    rows = x.reshape(b, nh + extra, m, m * (nw + extra), c)
+    tiles = []
+    for row in _combine(_WINOGRAD_BT, [rows[:, k // m:k // m + nh, k % m] for k in range(a)]):
+        cols = row.reshape(b, nh, nw + extra, m, c)
+        tiles += _combine(_WINOGRAD_BT, [cols[:, :, k // m:k // m + nw, k % m] for k in range(a)])
+    g = jnp.asarray(_WINOGRAD_G, kernel.dtype)
+    u = jnp.einsum("ik,jl,klcd->ijcd", g, g, kernel, precision=precision).reshape(a * a, c, cout)
+    prods = lax.dot_general(jnp.stack(tiles).reshape(a * a, b * nh * nw, c), u, (((2,), (1,)), ((0,), (0,))),
+                            precision=precision, preferred_element_type=preferred_element_type)
+    prods = prods.reshape(a, a, b, nh, nw, cout)
+    out = [_combine(_WINOGRAD_AT, [r[j] for j in range(a)]) for r in _combine(_WINOGRAD_AT, [prods[i] for i in range(a)])]
+    out = jnp.stack([jnp.stack(r, axis=3) for r in out], axis=2)  # (b, nh, m, nw, m, cout)
+    return out.reshape(b, m * nh, m * nw, cout)[:, :ho, :wo]
+
+
 def _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_type, linear_in=None):
     """A plain NHWC x HWIO convolution computed by ``lowering``.
 
@@ -249,6 +312,8 @@ def _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_typ
                                         precision=precision, preferred_element_type=preferred_element_type)
     if lowering == "taps":
         return _taps(lhs, rhs, strides, pads, preferred_element_type)
+    if lowering == "winograd":
+        return _winograd(lhs, rhs, pads, precision, preferred_element_type)
     patches = lhs if lowering == "dot" else _im2col(lhs, *jnp.shape(rhs)[:2], strides, pads)
     return _dot(patches, rhs, precision, preferred_element_type)
 
@@ -359,10 +424,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     """:func:`jax.lax.conv_general_dilated` computed with the lowerings of :func:`choose_lowerings`.
 
     Same arguments and result (up to float32 rounding); ``lowering`` forces one of
-    ``"xla"``/``"dot"``/``"im2col"``/``"taps"`` for the forward pass and both gradients, which are
-    then plain autodiff of it (``"dot"``, ``"im2col"`` and ``"taps"`` only where
-    :func:`choose_lowerings` could pick them on CPU: plain NHWC x HWIO, ``"dot"`` for 1x1
-    unit-stride unpadded kernels). With ``"auto"`` on CPU, XLA's gradient convolutions are laid
+    ``"xla"``/``"dot"``/``"im2col"``/``"taps"``/``"winograd"`` for the forward pass and both
+    gradients, which are then plain autodiff of it (all but ``"xla"`` only for a plain NHWC x HWIO
+    convolution; ``"dot"`` for 1x1 unit-stride unpadded kernels, ``"winograd"`` for 3x3 unit-stride
+    ones). With ``"auto"`` on CPU, XLA's gradient convolutions are laid
     out to run as fast inside ``lax.scan``/``lax.map`` bodies as outside (see ``_lowered``).
     Use it in a flax module as ``nnx.Conv(..., conv_general_dilated=conv_general_dilated)``.
     """
@@ -382,7 +447,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
         if _flag("reverse_only"):
             return _conv_f(lhs, rhs, _Conv(strides, pads, lowerings, precision, preferred_element_type))
         return _split_conv(lhs, rhs, strides, pads, lowerings, precision, preferred_element_type)
-    if not plain or (lowering == "dot" and ((kh, kw_) != (1, 1) or strides != (1, 1) or pads != ((0, 0), (0, 0)))):
+    if not plain or (lowering == "dot" and ((kh, kw_) != (1, 1) or strides != (1, 1) or pads != ((0, 0), (0, 0)))) \
+            or (lowering == "winograd" and not _winograd_applies((kh, kw_), strides, pads)):
         raise JaxvizError(f"lowering {lowering!r} does not apply to a convolution of {jnp.shape(lhs)} with kernel {jnp.shape(rhs)} "
                           f"(strides {strides}, padding {pads}); use lowering='auto' or 'xla'.")
     return _lowered(lowering, lhs, rhs, strides, pads, precision, preferred_element_type)  # plain autodiff of it

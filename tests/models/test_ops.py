@@ -57,6 +57,9 @@ def _conv_case(key, b, hw, cin, cout, k):
         ("xla", 8, 3, 4, 3, (1, 1), "SAME"),
         ("taps", 12, 1, 6, 5, (1, 1), ((2, 2), (2, 2))),  # LeNet's first layer
         ("taps", 11, 3, 5, 3, (2, 1), ((1, 0), (2, 1))),
+        ("winograd", 9, 5, 7, 3, (1, 1), "SAME"),  # tiles overhang the far edge
+        ("winograd", 13, 4, 3, 3, (1, 1), ((0, 2), (1, 0))),  # asymmetric padding
+        ("winograd", 8, 16, 32, 3, (1, 1), "VALID"),
     ],
 )
 def test_conv_lowerings_equal_xla_forward_and_both_gradients(lowering, hw, cin, cout, k, strides, padding):
@@ -75,7 +78,9 @@ def test_choose_lowering_follows_shape_and_backend():
     sq = dict(dimension_numbers=NHWC)
     assert ops.choose_lowering((16, 56, 56, 128), (1, 1, 128, 16), (1, 1), "VALID", backend="cpu", **sq) == "dot"
     assert ops.choose_lowering((256, 16, 16, 128), (3, 3, 128, 128), (1, 1), "SAME", backend="cpu", **sq) == "im2col"
-    assert ops.choose_lowering((16, 27, 27, 32), (3, 3, 32, 128), (1, 1), "SAME", backend="cpu", **sq) == "xla"
+    assert ops.choose_lowerings((16, 27, 27, 32), (3, 3, 32, 128), (1, 1), "SAME", backend="cpu", **sq) == ("winograd", "xla", "xla", 0)
+    assert ops.choose_lowering((16, 13, 13, 64), (3, 3, 64, 256), (1, 1), "SAME", backend="cpu", **sq) == "winograd"
+    assert ops.choose_lowering((16, 56, 56, 32), (3, 3, 32, 32), (1, 1), "SAME", backend="cpu", **sq) == "xla"  # too large
     assert ops.choose_lowering((16, 56, 56, 16), (3, 3, 16, 64), (1, 1), "SAME", backend="cpu", **sq) == "xla"
     assert ops.choose_lowering((256, 28, 28, 1), (5, 5, 1, 6), (1, 1), "SAME", backend="cpu", **sq) == "taps"
     # LeNet's few-channel layers take their gradients in chunks of the batch; larger layers do not
@@ -121,6 +126,28 @@ def test_split_lowerings_equal_xla_in_every_mode(cin, cout, hw, padding, batch, 
     if jax.default_backend() == "cpu":
         assert str(jax.make_jaxpr(new)(x, w)).count("custom_jvp_call") == 1
     for a, b in zip(*run(x, w)):
+        _close(a, b, rtol=5e-5)
+
+
+@pytest.mark.parametrize("reverse_only", [False, True])
+def test_winograd_forward_with_xla_gradients_equals_xla_to_second_order(reverse_only):
+    """A SqueezeNet-like 3x3 layer (32 channels in at 7 px: Winograd's forward, XLA's gradients) equals
+    XLA's forward, in both gradients, in forward mode (not under reverse_only) and through an SGD step."""
+    if jax.default_backend() == "cpu":
+        assert ops.choose_lowerings((2, 7, 7, 32), (3, 3, 32, 8), (1, 1), "SAME", dimension_numbers=NHWC).forward == "winograd"
+    x, w = _conv_case(jax.random.key(3), 2, 7, 32, 8, 3)
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
+    new = lambda x, w: ops.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
+
+    def outputs(f):
+        loss = lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+        step = lambda x, w: jnp.sum(jnp.cos(f(x, w - 0.1 * jax.grad(loss, 1)(x, w))))  # one inner SGD step
+        jvp = [] if reverse_only else [jax.jvp(f, (x, w), (x[::-1], w[::-1]))[1]]
+        return f(x, w), *jax.grad(loss, (0, 1))(x, w), *jvp, *jax.grad(step, (0, 1))(x, w)
+
+    with ops.reverse_only() if reverse_only else contextlib.nullcontext():
+        fast = jax.jit(lambda: outputs(new))()
+    for a, b in zip(fast, jax.jit(lambda: outputs(ref))()):
         _close(a, b, rtol=5e-5)
 
 
@@ -193,7 +220,9 @@ def test_forcing_an_inapplicable_lowering_is_an_error():
     with pytest.raises(JaxvizError, match="does not apply"):
         ops.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC, lowering="dot")
     with pytest.raises(JaxvizError, match="unknown convolution lowering"):
-        ops.conv_with("winograd")
+        ops.conv_with("fft")
+    with pytest.raises(JaxvizError, match="does not apply"):  # Winograd's F(4x4, 3x3): 3x3 kernels, unit strides
+        ops.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=NHWC, lowering="winograd")
 
 
 def _reference_pool(x, window, strides, pads):
@@ -278,8 +307,9 @@ def test_zoo_models_use_the_chosen_lowerings(squeezenet_model):
     def count(model, x):
         return _primitive_names(jax.make_jaxpr(lambda x: model(x))(x)).count("conv_general_dilated")
 
-    # SqueezeNet: its 1x1 convolutions are dots; conv1 and the eight 3x3 expand convolutions stay XLA's
-    assert count(squeezenet_model, jnp.zeros((1, 99, 99, 3))) == 9
+    # SqueezeNet at 99 px: its 1x1 convolutions are dots, fire4-9's 3x3 (32-64 channels in, at 12 and 6 px)
+    # Winograd's; conv1 and fire2-3's 3x3 (16 channels in) stay XLA's
+    assert count(squeezenet_model, jnp.zeros((1, 99, 99, 3))) == 3
     assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 1  # conv1 (one channel in) is a sum over taps
     assert count(convnet(), jnp.zeros((1, 32, 32, 3))) == 1  # only block 1 (3 channels in); 128 -> 128 is im2col
 
@@ -299,8 +329,8 @@ def test_squeezenet_with_chosen_lowerings_matches_plain_xla(squeezenet_model, ph
         return target_sum(x)
 
     fast_jaxpr = str(jax.make_jaxpr(jax.grad(target_sum))(x))
-    if jax.default_backend() == "cpu":  # the 3x3 convolutions stay XLA's; no select_and_scatter in the gradient
-        assert fast_jaxpr.count("conv_general_dilated[") == 2 * 9 and "select_and_scatter_add" not in fast_jaxpr
+    if jax.default_backend() == "cpu":  # XLA's: 3 of the 3x3 forward convolutions and the input gradients of all 9
+        assert fast_jaxpr.count("conv_general_dilated[") == 3 + 9 and "select_and_scatter_add" not in fast_jaxpr
     logits, grad = jax.jit(squeezenet_model)(x), jax.jit(jax.grad(target_sum))(x)
     with ops.plain_xla():
         ref_jaxpr = str(jax.make_jaxpr(jax.grad(ref_target_sum))(x))
