@@ -240,12 +240,13 @@ def layer_rows(timer) -> list:
         def tfn(x, wt=wt, stride=stride, padding=padding):
             return F.conv2d(x, wt, stride=stride, padding=padding)
 
-        lowering = ops.choose_lowering((SQUEEZE_BATCH, *hwc), w.shape, (stride, stride), pad)
-        cases.append((f"{label} at {hwc[0]}px", hwc, jfn, tfn, lowering))
+        lowerings = ops.choose_lowerings((SQUEEZE_BATCH, *hwc), w.shape, (stride, stride), pad,
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        cases.append((f"{label} at {hwc[0]}px", hwc, jfn, tfn, lowerings[:2]))  # forward, input gradient
     for size, c in POOLS:
         cases.append((f"max pool 3x3/2 ceil, {c} ch", (size, size, c), lambda x: ops.max_pool(x, 3, 2, "CEIL"),
-                      lambda x: F.max_pool2d(x, 3, 2, ceil_mode=True), "phase-plane derivative"))
-    for label, hwc, jfn, tfn, lowering in cases:
+                      lambda x: F.max_pool2d(x, 3, 2, ceil_mode=True), ("reduce_window", "phase-plane derivative")))
+    for label, hwc, jfn, tfn, (forward, gradient) in cases:
         x = rng.standard_normal((SQUEEZE_BATCH, *hwc)).astype(np.float32)
         out = jax.eval_shape(jfn, jax.ShapeDtypeStruct(x.shape, jnp.float32)).shape
         r = rng.standard_normal(out).astype(np.float32)
@@ -262,10 +263,10 @@ def layer_rows(timer) -> list:
 
         tm = time_group({AFTER: (lambda x, jfn=jfn: jfn(x), (xj,)), BEFORE: (xla(lambda x, jfn=jfn: jfn(x)), (xj,))},
                         {PEER: (tfn, (xt,))}, **timer)
-        rows += three_rows("layer-fwd", label, tm, items=SQUEEZE_BATCH, impls=(f" ({lowering})", "", ""))
+        rows += three_rows("layer-fwd", label, tm, items=SQUEEZE_BATCH, impls=(f" ({forward})", "", ""))
         tm = time_group({AFTER: (jgrad, (xj, rj)), BEFORE: (xla(lambda x, r, jgrad=jgrad: jgrad(x, r)), (xj, rj))},
                         {PEER: (tgrad, (xg, rt))}, inference=False, **timer)
-        rows += three_rows("layer-grad", label, tm, items=SQUEEZE_BATCH, impls=(f" ({lowering})", "", ""))
+        rows += three_rows("layer-grad", label, tm, items=SQUEEZE_BATCH, impls=(f" ({gradient})", "", ""))
     return rows
 
 
@@ -396,7 +397,8 @@ def probe_rows(timer) -> list:
 
 NOTES = """\
 Notes. "jaxviz" rows use the zoo as shipped: convolutions and pooling of `jaxviz.models.ops`,
-lowered by shape on CPU (the lowering of each layer row in brackets); "XLA ops (before)" rows trace
+lowered by shape on CPU (in brackets: the forward lowering in layer-fwd rows, the input gradient's in
+layer-grad rows); "XLA ops (before)" rows trace
 the same code under `ops.plain_xla()`, i.e. XLA's own convolution, `reduce_window` pooling and its
 `select_and_scatter` derivative, as the zoo was before. Their ratio to each other is the speed-up of
 the lowerings. All variants share the process and the cores and are timed in alternating rounds,
