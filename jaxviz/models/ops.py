@@ -20,8 +20,9 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   (gradients of gradients) the derivatives are a ``custom_vjp`` instead, canonical at every order.
   On GPU and TPU it is always XLA's convolution. :func:`choose_lowerings` states the rules.
 * :func:`max_pool` -- max pooling whose derivative finds the first maximum of each window with one
-  comparison per window offset and scatters the cotangent back with strided ``pad``s instead of
-  ``select_and_scatter`` (a ``custom_jvp``, so forward mode works too); non-overlapping windows
+  comparison per window offset and gathers the tangent there from the stride's phase planes, so
+  the cotangent goes back through unit-stride ``pad``s instead of ``select_and_scatter`` (a
+  ``custom_jvp``, so forward mode works too); non-overlapping windows
   that tile the image are a reshape and a ``max``. On CPU only: elsewhere XLA's own pooling.
 * :func:`avg_pool` -- non-overlapping average pooling as a reshape and a ``mean``.
 * :func:`with_fast_ops` -- a function transform applying these lowerings to every convolution
@@ -261,8 +262,9 @@ def _winograd_applies(kernel_hw, strides, pads) -> bool:
 def _winograd(x, kernel, pads, precision, preferred_element_type):
     """A 3x3 unit-stride convolution of ``x`` (NHWC) as Winograd's F(2x2, 3x3).
 
-    The padded image is read as 4 row (then column) phase planes, so every tile row is a unit-stride
-    slice; the 36 transformed tile positions are one batched ``dot_general`` over channels."""
+    The padded image is read as row (then column) phase planes of the tile stride, so every tile row
+    is a unit-stride slice; the 16 transformed tile positions are one batched ``dot_general`` over
+    channels."""
     m, a = len(_WINOGRAD_AT), len(_WINOGRAD_BT)
     b, h, w, c = jnp.shape(x)
     cout = jnp.shape(kernel)[-1]
