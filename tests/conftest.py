@@ -1,9 +1,29 @@
-"""Strict JAX settings for the whole suite: implicit rank promotion is an error."""
+"""Suite-wide settings: strict rank promotion, and one XLA compilation cache for the whole run.
 
-import jax
-import pytest
+The cache is a fresh folder per run, shared by the pytest-xdist workers and the notebook kernels (they
+inherit ``JAX_COMPILATION_CACHE_DIR``), so a program compiled by one process is loaded by the others;
+the controlling process removes it at the end.
+"""
+
+import os
+import shutil
+import tempfile
+
+_XLA_CACHE = "JAX_COMPILATION_CACHE_DIR"
+if _XLA_CACHE not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
+    os.environ[_XLA_CACHE] = tempfile.mkdtemp(prefix="jaxviz-tests-xla-")
+    os.environ["JAXVIZ_TESTS_OWN_XLA_CACHE"] = "1"
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+import jax  # noqa: E402  (after the cache settings, which jax reads on import)
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_unconfigure(config):
+    if "PYTEST_XDIST_WORKER" not in os.environ and os.environ.pop("JAXVIZ_TESTS_OWN_XLA_CACHE", None):
+        shutil.rmtree(os.environ.pop(_XLA_CACHE), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
