@@ -11,7 +11,8 @@ and traced under ``ops.plain_xla()``, i.e. XLA's own convolution and pooling as 
               ``loss.backward(); opt.step()`` in torch.
   layer-fwd / layer-grad
               every SqueezeNet layer type at its size in the 227 px net (batch 16): forward, and
-              gradient with respect to the input of ``<r, layer(x)>`` for a fixed random ``r``.
+              forward with the gradient with respect to the input of ``<r, layer(x)>`` for a fixed
+              random ``r`` (both sides compute both; a network's backward pass needs the forward).
   eager       calls as a user types them, no ``jit`` of their own: ``jaxviz.attribution.gradient``
               on the SqueezeNet batch and ``jaxviz.train.predict`` of LeNet on 10,000 images
               (batches of 1000), each called twice; the second call is timed (the first is in the
@@ -253,13 +254,15 @@ def layer_rows(timer) -> list:
         xj, rj, xt = jnp.asarray(x), jnp.asarray(r), nhwc_to_nchw(x)
         rt = nhwc_to_nchw(r)
 
-        def jgrad(x, r, jfn=jfn):
-            return jax.vjp(jfn, x)[1](r)[0]
+        def jgrad(x, r, jfn=jfn):  # the output too: without it XLA drops a linear layer's forward
+            out, vjp = jax.vjp(jfn, x)
+            return out, vjp(r)[0]
 
         xg = xt.clone().requires_grad_(True)
 
         def tgrad(x, r, tfn=tfn):
-            return torch.autograd.grad(tfn(x), x, r)[0]
+            out = tfn(x)
+            return out, torch.autograd.grad(out, x, r)[0]
 
         tm = time_group({AFTER: (lambda x, jfn=jfn: jfn(x), (xj,)), BEFORE: (xla(lambda x, jfn=jfn: jfn(x)), (xj,))},
                         {PEER: (tfn, (xt,))}, **timer)

@@ -14,6 +14,7 @@ from jax.typing import ArrayLike
 
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model, as_pixels, check_targets
+from jaxviz.models.ops import batch_is_split
 
 LogitFn = Callable[[jax.Array], jax.Array]
 
@@ -113,9 +114,30 @@ def select(logits: jax.Array, t: jax.Array) -> jax.Array:
     return jnp.take_along_axis(logits, t[:, None], axis=1)[:, 0]
 
 
+# On CPU a gradient pass over a batch of large images runs faster in pieces of a few images, one
+# `lax.map` step each (the activations of a piece stay in the caches). SqueezeNet's input gradient at
+# 227 px, interleaved in one process (2-core AMD EPYC): batch 8 in pieces of 4 images 0.91x the time
+# of the whole batch (pieces of 2: 0.94x, of 1: 0.90x); batch 16 0.81x (2: 0.79x, 8: 0.89x).
+CPU_PIXELS_PER_PASS = 4 * 227 * 227
+
+
 def target_grad(f: LogitFn, x: jax.Array, t: jax.Array) -> jax.Array:
-    """Per-example gradient of the target logit with respect to the input."""
-    return jax.grad(lambda xx: select(f(xx), t).sum())(x)
+    """Per-example gradient of the target logit with respect to the input.
+
+    On CPU a batch of more than ``CPU_PIXELS_PER_PASS`` input pixels runs as a ``lax.map`` over pieces
+    of the batch (a method's examples are independent); elsewhere, and for a batch split over devices,
+    in one pass.
+    """
+    def grad(xs, ts):
+        return jax.grad(lambda xx: select(f(xx), ts).sum())(xs)
+
+    n, per_image = x.shape[0], max(1, int(np.prod(x.shape[1:3])))
+    piece = max(1, CPU_PIXELS_PER_PASS // per_image)
+    if jax.default_backend() != "cpu" or n <= piece or batch_is_split(x):
+        return grad(x, t)
+    pieces, n, _, _ = _chunks((x, t), -(-n // -(-n // piece)))  # as few pieces as needed, evenly filled
+    out = jax.lax.map(lambda p: grad(*p), pieces)
+    return out.reshape(-1, *out.shape[2:])[:n]
 
 
 def require_model(model_or_fn: Any, what: str) -> Model:

@@ -9,8 +9,8 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   larger kernel over a small image with many input channels becomes im2col + one ``dot_general``
   (the "unfold + GEMM" lowering of Chellapilla et al., "High Performance Convolutional Neural
   Networks for Document Processing", 2006), a 3x3 unit-stride kernel over a small image with a few
-  dozen input channels Winograd's F(2x2, 3x3) (Lavin & Gray 2016; forward pass only), a
-  one-channel image a sum over kernel taps of its shifted copy times the tap, everything else
+  dozen input channels Winograd's F(2x2, 3x3) (Lavin & Gray 2016; forward pass only, im2col for
+  its input gradient), a one-channel image a sum over kernel taps of its shifted copy times the tap, everything else
   stays XLA's convolution. The gradients may use
   another lowering than the forward pass (a ``custom_jvp`` whose tangent is linear in each
   argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
@@ -62,7 +62,11 @@ IM2COL_MIN_CHANNELS = 128
 # interleaved): 32->128 at 28 px 9.9 ms vs XLA's 17.2 (im2col 14.0); 48->192 at 14 px 5.4 vs 12.0;
 # 64->256 at 14 px 9.9 vs 14.2. Its transforms cost memory traffic, so it lost with 16 channels at
 # 56 px (53 vs 19 ms) and at VGG's and ConvNet's larger images (1.3-2.8x XLA), and as a gradient
-# (the transpose of the transforms: 1.5-2.5x XLA's), so the gradients stay XLA's.
+# (the transpose of the transforms: 1.5-2.5x XLA's). The input gradient of those layers is im2col's
+# transpose (a dot and col2im), the kernel gradient XLA's: SqueezeNet's input gradient, batch 16 (same
+# machine, interleaved) 0.95x the time with XLA's input gradient there; batch 8 in pieces of 4 images
+# (as `jaxviz.attribution` runs it) 0.91x. Winograd on the cotangent with the flipped kernel was slower
+# there than im2col (0.96x).
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MAX_PIXELS = 28 * 28
 # XLA's CPU convolution is slow with very few channels in a training step. LeNet-5's Adam step,
@@ -158,8 +162,8 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     has at most ``IM2COL_MAX_PIXELS`` pixels and the input at least ``IM2COL_MIN_CHANNELS``
     channels; ``"winograd"`` for a 3x3 unit-stride kernel with an output of at most
     ``WINOGRAD_MAX_PIXELS`` pixels and at least ``WINOGRAD_MIN_CHANNELS`` input channels; otherwise
-    ``"xla"``. Both gradients are the forward's own transpose, except XLA's after ``"taps"`` and
-    ``"winograd"``; XLA's gradients of a layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and
+    ``"xla"``. Both gradients are the forward's own transpose, except XLA's after ``"taps"``, and
+    im2col's input gradient and XLA's kernel gradient after ``"winograd"``; XLA's gradients of a layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and
     output channels run on chunks of ``GRAD_CHUNK`` images of a larger batch (``grad_chunk``).
     """
     backend = jax.default_backend() if backend is None else backend
@@ -177,7 +181,7 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     chunk = GRAD_CHUNK if 0 < GRAD_CHUNK < lhs_shape[0] and max(cin, cout) <= GRAD_CHUNK_MAX_CHANNELS else 0
     if (_winograd_applies((kh, kw), window_strides, pads) and ho * wo <= WINOGRAD_MAX_PIXELS
             and WINOGRAD_MIN_CHANNELS <= cin):
-        return Lowerings("winograd", "xla", "xla", chunk)
+        return Lowerings("winograd", "im2col", "xla", chunk)
     if cin == 1 and kh * kw <= TAPS_MAX and cout <= TAPS_MAX_OUT_CHANNELS:
         return Lowerings("taps", "xla", "xla", chunk)
     return xla._replace(grad_chunk=chunk)
@@ -327,9 +331,15 @@ def _chunks(x, chunk):
     ``lax.split``, whose transpose is one concatenation (slices would transpose into a padded copy
     each)."""
     n = jnp.shape(x)[0]
-    if not chunk or n <= chunk or _spec(x)[:1] not in ((), (None,)) or jax.sharding.get_abstract_mesh().size > 1:
+    if not chunk or n <= chunk or batch_is_split(x):
         return [x]
     return jnp.split(x, list(range(chunk, n, chunk)))
+
+
+def batch_is_split(x) -> bool:
+    """Whether the batch (leading axis) of ``x`` is explicitly sharded, or traced under a mesh of several
+    devices: then each device holds a part of it, and pieces of the batch would cut across the parts."""
+    return _spec(x)[:1] not in ((), (None,)) or jax.sharding.get_abstract_mesh().size > 1
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5, 6))
