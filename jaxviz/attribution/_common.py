@@ -125,8 +125,9 @@ def target_grad(f: LogitFn, x: jax.Array, t: jax.Array) -> jax.Array:
     """Per-example gradient of the target logit with respect to the input.
 
     On CPU a batch of more than ``CPU_PIXELS_PER_PASS`` input pixels runs as a ``lax.map`` over pieces
-    of the batch (a method's examples are independent); elsewhere, and for a batch split over devices,
-    in one pass.
+    of the batch, so ``f`` must treat examples independently (as the attribution methods assume; a
+    function using batch statistics would see one piece at a time); elsewhere, and for a batch split
+    over devices, in one pass.
     """
     def grad(xs, ts):
         return jax.grad(lambda xx: select(f(xx), ts).sum())(xs)

@@ -10,9 +10,9 @@ PyTorch's oneDNN kernels for the small networks of the visualisation literature 
   (the "unfold + GEMM" lowering of Chellapilla et al., "High Performance Convolutional Neural
   Networks for Document Processing", 2006), a 3x3 unit-stride kernel over a small image with a few
   dozen input channels Winograd's F(2x2, 3x3) (Lavin & Gray 2016; forward pass only, im2col for
-  its input gradient), a one-channel image a sum over kernel taps of its shifted copy times the tap, everything else
-  stays XLA's convolution. The gradients may use
-  another lowering than the forward pass (a ``custom_jvp`` whose tangent is linear in each
+  its input gradient), a one-channel image a sum over kernel taps of its shifted copy times the
+  tap, everything else stays XLA's convolution. The gradients may use another lowering than the
+  forward pass (a ``custom_jvp`` whose tangent is linear in each
   argument, so reverse mode runs its transpose), and XLA's gradient convolutions are laid out so
   that they run as fast inside ``lax.scan``/``lax.map`` loops as outside (XLA's CPU compiler
   leaves the layout JAX derives as it is inside loops, where it ran up to 68x slower); those of
@@ -65,8 +65,8 @@ IM2COL_MIN_CHANNELS = 128
 # (the transpose of the transforms: 1.5-2.5x XLA's). The input gradient of those layers is im2col's
 # transpose (a dot and col2im), the kernel gradient XLA's: SqueezeNet's input gradient, batch 16 (same
 # machine, interleaved) 0.95x the time with XLA's input gradient there; batch 8 in pieces of 4 images
-# (as `jaxviz.attribution` runs it) 0.91x. Winograd on the cotangent with the flipped kernel was slower
-# there than im2col (0.96x).
+# (as `jaxviz.attribution` runs it) 0.91x, where Winograd on the cotangent with the flipped kernel
+# gave 0.96x.
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MAX_PIXELS = 28 * 28
 # XLA's CPU convolution is slow with very few channels in a training step. LeNet-5's Adam step,
@@ -163,8 +163,9 @@ def choose_lowerings(lhs_shape: Sequence[int], rhs_shape: Sequence[int], window_
     channels; ``"winograd"`` for a 3x3 unit-stride kernel with an output of at most
     ``WINOGRAD_MAX_PIXELS`` pixels and at least ``WINOGRAD_MIN_CHANNELS`` input channels; otherwise
     ``"xla"``. Both gradients are the forward's own transpose, except XLA's after ``"taps"``, and
-    im2col's input gradient and XLA's kernel gradient after ``"winograd"``; XLA's gradients of a layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and
-    output channels run on chunks of ``GRAD_CHUNK`` images of a larger batch (``grad_chunk``).
+    im2col's input gradient and XLA's kernel gradient after ``"winograd"``; XLA's gradients of a
+    layer with at most ``GRAD_CHUNK_MAX_CHANNELS`` input and output channels run on chunks of
+    ``GRAD_CHUNK`` images of a larger batch (``grad_chunk``).
     """
     backend = jax.default_backend() if backend is None else backend
     xla = Lowerings("xla", "xla", "xla")
