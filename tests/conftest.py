@@ -10,9 +10,9 @@ import shutil
 import tempfile
 
 _XLA_CACHE = "JAX_COMPILATION_CACHE_DIR"
+_OWN_CACHE = None  # the folder this process made (the controlling one), removed when it ends
 if _XLA_CACHE not in os.environ and "PYTEST_XDIST_WORKER" not in os.environ:
-    os.environ[_XLA_CACHE] = tempfile.mkdtemp(prefix="jaxviz-tests-xla-")
-    os.environ["JAXVIZ_TESTS_OWN_XLA_CACHE"] = "1"
+    _OWN_CACHE = os.environ[_XLA_CACHE] = tempfile.mkdtemp(prefix="jaxviz-tests-xla-")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402  (after the cache settings, which jax reads on import)
@@ -22,8 +22,8 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 def pytest_unconfigure(config):
-    if "PYTEST_XDIST_WORKER" not in os.environ and os.environ.pop("JAXVIZ_TESTS_OWN_XLA_CACHE", None):
-        shutil.rmtree(os.environ.pop(_XLA_CACHE), ignore_errors=True)
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

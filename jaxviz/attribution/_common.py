@@ -136,7 +136,7 @@ def target_grad(f: LogitFn, x: jax.Array, t: jax.Array) -> jax.Array:
     piece = max(1, CPU_PIXELS_PER_PASS // per_image)
     if jax.default_backend() != "cpu" or n <= piece or batch_is_split(x):
         return grad(x, t)
-    pieces, n, _, _ = _chunks((x, t), -(-n // -(-n // piece)))  # as few pieces as needed, evenly filled
+    pieces = _chunks((x, t), -(-n // -(-n // piece)))[0]  # as few pieces as needed, evenly filled
     out = jax.lax.map(lambda p: grad(*p), pieces)
     return out.reshape(-1, *out.shape[2:])[:n]
 
