@@ -74,9 +74,12 @@ def markdown(rows: list[dict]) -> str:
     marks = rows[0]["steps"]
     lines = ["| data set | real images per step | step size | " + " | ".join(f"{m} steps" for m in marks) + " |",
              "|---|---:|---:|" + "---:|" * len(marks)]
+    best = {}  # the best mean at each mark, per data set
     for r in rows:
-        best = [max(q["mean"][j] for q in rows if q["dataset"] == r["dataset"]) for j in range(len(marks))]
-        cells = [(f"**{m * 100:.1f}**" if m == b else f"{m * 100:.1f}") + f" +/- {s * 100:.1f}" for m, s, b in zip(r["mean"], r["std"], best)]
+        best[r["dataset"]] = [max(pair) for pair in zip(r["mean"], best.get(r["dataset"], r["mean"]))]
+    for r in rows:
+        cells = [(f"**{m * 100:.1f}**" if m == b else f"{m * 100:.1f}") + f" +/- {s * 100:.1f}"
+                 for m, s, b in zip(r["mean"], r["std"], best[r["dataset"]])]
         lines.append(f"| {r['dataset']} | {r['batch']} | {r['step_size']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
