@@ -39,6 +39,24 @@ RECIPES = {
 }
 
 
+def describe_recipe(config: dict) -> str:
+    """The fields of a recipe that differ from ``DistillConfig()``'s (outer iterations apart, listed on their own)."""
+    skip = ("iterations", "checkpoint_seconds")
+    changed = [f"{k}={v}" for k, v in config.items() if k in DistillConfig._fields and k not in skip and v != DistillConfig._field_defaults[k]]
+    if config.get("validation"):
+        changed.append(f"{config['validation']} training examples held out to keep the best set")
+    return ", ".join(changed) or "DistillConfig() defaults"
+
+
+def recorded_recipe(artifact: Path) -> str:
+    """The recipe ``jaxviz distill`` recorded in the ``distill.json`` of the run that wrote ``artifact`` (OUT/distill/*.npz)."""
+    for folder in (artifact.parent, artifact.parent.parent):
+        record = folder / "distill.json"
+        if record.is_file() and "config" in (summary := json.loads(record.read_text())):
+            return describe_recipe(summary["config"])
+    return "recipe not recorded beside the artifact: see where that run is reported"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion_mnist"])
@@ -77,7 +95,7 @@ def main() -> None:
                     shutil.copyfile(source, artifact)
                 results.append(load_artifact(artifact, model))
                 runs.append({"dataset": name, "init": init, "artifact": artifact.name, "iterations": results[-1].config.iterations,
-                             "from": str(source)})
+                             "from": str(source), "recipe": recorded_recipe(Path(source))})
                 continue
             config = RECIPES[init]._replace(**({} if iterations is None else {"iterations": iterations}))
             r = distill(model, data, config, cache=args.cache, progress=not args.quick)
@@ -101,10 +119,10 @@ def main() -> None:
     (out / "distill-table.json").write_text(json.dumps(record, indent=2) + "\n")
     if args.quick:
         return
-    recipe = "; ".join(f"{k}: {', '.join(f'{f}={v}' for f, v in RECIPES[k]._asdict().items() if v != DistillConfig._field_defaults[f] and f != 'iterations') or 'DistillConfig() defaults'}"
-                       for k in args.inits)
-    recipe += "; outer iterations: " + ", ".join(f"{r['dataset']} {r['init']} {r['iterations']}" for r in runs)
-    copied = [f"{r['dataset']} {r['init']} from `{r['from']}`" for r in runs if "from" in r]
+    distilled_here = sorted({r["init"] for r in runs if "from" not in r})
+    recipe = "; ".join(f"{k}: {describe_recipe(RECIPES[k]._asdict())}" for k in distilled_here)
+    recipe += ("; " if recipe else "") + "outer iterations: " + ", ".join(f"{r['dataset']} {r['init']} {r['iterations']}" for r in runs)
+    copied = [f"{r['dataset']} {r['init']} from `{r['from']}` ({r['recipe']})" for r in runs if "from" in r]
     if copied:
         recipe += f" (sets read from earlier runs' artifacts: {'; '.join(copied)})"
     section = "\n".join([

@@ -2,7 +2,7 @@
 synthetic images and step sizes that train a network in a few gradient steps. Writes
 OUT/distill/*.npz (images, labels, step sizes, fixed init), OUT/distill.json (test accuracy of the
 distilled set and of random real images trained the same way, and Wang et al.'s Table 1 with every
-baseline at the same image count: "runs" and "table") and OUT/index.html. Interrupted runs
+baseline at the same image count: "runs" and "table"; "config": the DistillConfig that ran) and OUT/index.html. Interrupted runs
 resume from their checkpoint when the same command is run again. Text (Sucholutsky & Schonlau 2021):
 `--dataset rotten_tomatoes --model textcnn` distils synthetic sentences of GloVe vectors for Kim's
 text CNN and shows them as their nearest real words (OUT/sentences.md); Table 1 is for images only.
@@ -42,6 +42,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="real images per iteration (default: DistillConfig's)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate of the images and labels: Adam for wang, SGD for dm (default: the method config's)")
     parser.add_argument("--step-size-lr", type=float, default=None, help="Adam learning rate of the step sizes (default: DistillConfig's)")
+    parser.add_argument("--initial-step-size", type=float, default=None, help="the inner step size every learned step starts from "
+                        "(default: DistillConfig's, 0.02)")
     parser.add_argument("--eval-every", type=int, default=500, help="test accuracy of the current set every N iterations, on the "
                         "progress bar and in distill.json's test_curve; 0: only at the end (default: %(default)s)")
     parser.add_argument("--validation", type=int, default=0, metavar="N", help="hold N training examples out and keep the set "
@@ -81,7 +83,8 @@ def run(args) -> int:
     if args.method == "dm":
         return _run_dm(args)
     recipe = dict(iterations=args.iterations if args.iterations is not None else (40 if args.quick else None),
-                  batch_size=args.batch_size, lr=args.lr, step_size_lr=args.step_size_lr)
+                  batch_size=args.batch_size, lr=args.lr, step_size_lr=args.step_size_lr,
+                  initial_step_size=args.initial_step_size)
     base = QUICK if args.quick else DistillConfig()  # --quick: the tour's short-run recipe; else the library's
     config = base._replace(images_per_class=args.images_per_class, num_images=args.num_images, steps=args.steps, epochs=args.epochs,
                            init=args.init, num_inits=args.num_inits, inits_per_pass=args.inits_per_pass,
@@ -146,6 +149,7 @@ def run(args) -> int:
                        name="sentences")
         summary["sentences"] = words
     report.write()
+    summary["config"] = {**config._asdict(), "validation": args.validation}  # the recipe that ran, to describe or rerun it
     (out / "distill.json").write_text(json.dumps(summary, indent=2))
     if not args.no_progress:
         for r in summary["runs"]:

@@ -196,6 +196,8 @@ def check_config(config: DistillConfig) -> None:
     for name in ("steps", "epochs", "iterations", "batch_size", "num_inits", "unroll"):
         if getattr(config, name) < 1:
             raise JaxvizError(f"{name} must be at least 1; got {getattr(config, name)}.")
+    if not config.initial_step_size > 0:
+        raise JaxvizError(f"initial_step_size must be positive (a step size through softplus); got {config.initial_step_size}.")
     if not 0.0 <= config.beta1 < 1.0:
         raise JaxvizError(f"beta1 must be in [0, 1); got {config.beta1}.")
     if config.inits_per_pass is not None and not 1 <= config.inits_per_pass <= config.num_inits:

@@ -201,6 +201,7 @@ def test_nan_divergence_names_the_iteration():
     (dict(init="pretrained"), JaxvizError, "unknown init"),
     (dict(batch_size=1000), ShapeError, "exceeds the 60 training"),
     (dict(init="random", num_inits=2, inits_per_pass=3), JaxvizError, "inits_per_pass must be between 1 and num_inits"),
+    (dict(initial_step_size=0.0), JaxvizError, "initial_step_size must be positive"),
 ])
 def test_bad_config(change, error, match):
     with pytest.raises(error, match=match):

@@ -21,6 +21,8 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert "needs --eval-every >= 1" in capsys.readouterr().err
     assert main(["distill", "--validation", "4000", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
     assert "between 1 and 3999 of mnist5k's 4000 training examples" in capsys.readouterr().err
+    assert main(["distill", "--initial-step-size", "-0.1", "--cache-dir", str(tmp_path), "--no-progress"]) == 2
+    assert "initial_step_size must be positive" in capsys.readouterr().err
 
 
 def test_tiny_run_writes_an_artifact_that_reproduces_its_accuracy(tmp_path):
@@ -30,8 +32,10 @@ def test_tiny_run_writes_an_artifact_that_reproduces_its_accuracy(tmp_path):
     out = tmp_path / "o"
     code = main(["distill", "--iterations", "2", "--batch-size", "64", "--no-baseline", "--eval-every", "1", "--out", str(out),
                  "--cache-dir", str(tmp_path), "--no-progress"])
-    runs = json.loads((out / "distill.json").read_text())["runs"]
+    summary = json.loads((out / "distill.json").read_text())
+    runs = summary["runs"]
     assert code == 0 and len(runs) == 1 and (out / "index.html").is_file()
+    assert summary["config"]["iterations"] == 2 and summary["config"]["batch_size"] == 64 and summary["config"]["validation"] == 0
     z = np.load(out / runs[0]["artifact"])
     assert z["x"].shape == (1, 10, 28, 28, 1) and z["y"].tolist() == [list(range(10))] and z["lrs"].shape == (3,)
     model = lenet()  # same architecture; weights from the artifact alone
