@@ -148,7 +148,7 @@ class DistillResult(NamedTuple):
     resumed_from: int | None
     checkpoint_dir: str | None
     pool: Any = None  # ``init="pool"``: the pretrained networks distilled on, stacked on a leading axis
-    test_history: dict[str, np.ndarray] | None = None  # {"step", "test_accuracy"} every ``eval_every`` iterations of this call
+    test_history: dict[str, np.ndarray] | None = None  # {"step", "test_accuracy"} every ``eval_every`` iterations (resumed runs included)
     selected: dict[str, float] | None = None  # with ``validation=``: {"iteration", "validation_accuracy"} of the set returned
 
 

@@ -130,7 +130,7 @@ class Adain(NamedTuple):
       config: the :class:`AdainConfig`, ``layer`` resolved.
       style_layers: the layers of the style loss.
       stride: the AdaIN layer's stride; content sides are padded to a multiple of it.
-      history: per-step ``loss``, ``content`` and ``style`` of this call's training steps.
+      history: per-step ``loss``, ``content`` and ``style`` of the training steps (resumed runs included).
       steps: the global step reached; ``resumed_from``: the checkpoint step restored (``steps`` when
         everything came from the cache), or ``None``.
       seconds: wall time of training in this call.

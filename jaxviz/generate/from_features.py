@@ -110,7 +110,7 @@ class GeneratorResult(NamedTuple):
     params: Any
     config: GeneratorConfig
     items: Items
-    history: dict[str, np.ndarray]  # per step of this call: "loss", "image_mse", "mask_mse"
+    history: dict[str, np.ndarray]  # per step (resumed runs included): "loss", "image_mse", "mask_mse"
     steps: int
     seconds: float
     resumed_from: int | None

@@ -85,7 +85,7 @@ def study(report: Report, out: Path, model: Model, data: Dataset, config: Distil
     if config.soft_labels:
         section.figure(soft_label_figure(result, data.class_names), "each distilled image's top-3 learned label probabilities",
                        name=f"soft-labels-{model.name}-{data.name}")
-    if len(result.history.get("loss", ())):  # a run restored complete from its checkpoint has no history
+    if len(result.history.get("loss", ())):  # a finished run restored from a checkpoint without metrics has none
         section.figure(training_curve(result), "outer loss and accuracy during distillation", name=f"curve-{model.name}-{data.name}")
     section.table(rows)
     summary = {"runs": entries}

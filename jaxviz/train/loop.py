@@ -4,7 +4,8 @@ visualisation and dataset distillation all drive their compiled step through :fu
 The loop owns what every long run needs and nothing model-specific: a compiled step, batches that are
 a pure function of the global step (so a resumed run sees exactly the batches an uninterrupted one
 would, and ends bit-identical), orbax checkpoints every N steps or seconds, at the end and on
-Ctrl-C, a tqdm bar with live metrics, and a NaN guard: a metric that stops being finite ends the run
+Ctrl-C (with the metrics so far, so a resumed run returns the whole run's history), a tqdm bar with
+live metrics, and a NaN guard: a metric that stops being finite ends the run
 with :class:`~jaxviz.errors.TrainingDivergedError` before anything after the last good checkpoint is
 saved.
 """
@@ -28,11 +29,11 @@ Step = Callable[[Any, Any], tuple[Any, Mapping[str, jax.Array]]]
 class LoopResult(NamedTuple):
     state: Any  # the final state pytree
     step: int  # the global step reached
-    history: dict[str, np.ndarray]  # each metric, one value per step run in this call
-    first_step: int  # the global step this call started from (0, or where it resumed)
+    history: dict[str, np.ndarray]  # each metric, one value per step from ``first_step`` to ``step``
+    first_step: int  # where ``history`` starts: 0, or the step resumed from a checkpoint that holds no metrics
     resumed_from: int | None  # the checkpoint step restored, if any
     seconds: float  # wall time of this call
-    monitored: dict[str, np.ndarray] | None = None  # ``monitor``'s values and their global ``step`` (this call)
+    monitored: dict[str, np.ndarray] | None = None  # ``monitor``'s values and their global ``step``, from ``first_step`` on
 
 
 def run_loop(
@@ -62,8 +63,9 @@ def run_loop(
       batches: ``i -> batch`` for global step ``i``; make it a pure function of ``i`` (seeded
         shuffles) so a resumed run is bit-identical to an uninterrupted one.
       steps: the total number of steps of the run.
-      checkpointer: where checkpoints go; if it holds one, the run resumes from it. ``None``: no
-        checkpoints (short runs such as a feature-visualisation render).
+      checkpointer: where checkpoints go; if it holds one, the run resumes from it, metrics and
+        monitored values of the steps before included. ``None``: no checkpoints (short runs such as
+        a feature-visualisation render).
       meta: JSON written beside each checkpoint; ``expect``: keys a restored checkpoint's meta must match.
       checkpoint_every: steps between checkpoints; 0 = every ``checkpoint_seconds`` of wall time.
       stop_after_steps: end early at this global step (checkpointed), e.g. to test resuming.
@@ -78,13 +80,17 @@ def run_loop(
     compiled = jax.jit(step)
     meta = dict(meta or {})
     start = resumed_from = None
+    saved: dict[str, Any] = {}
     if checkpointer is not None and checkpointer.latest_step() is not None:
-        state, _ = checkpointer.restore(state, expect=expect)
+        state, saved = checkpointer.restore(state, expect=expect)
         start = resumed_from = checkpointer.latest_step()
     start = start or 0
     end = steps if stop_after_steps is None else min(steps, stop_after_steps)
-    history: list[dict[str, float]] = []
-    watched: list[dict[str, float]] = []
+    # Metrics of the steps before a resume come back from the checkpoint's meta (older checkpoints hold none).
+    first_step = saved.get("history_start", start)
+    columns = saved.get("history", {})
+    history: list[dict[str, float]] = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    watched: list[dict[str, float]] = list(saved.get("monitored", []))
     pending: list[tuple[int, Mapping[str, jax.Array]]] = []
     last_saved = resumed_from
 
@@ -106,7 +112,8 @@ def run_loop(
         nonlocal last_saved
         drain()
         if checkpointer is not None:
-            checkpointer.save(i, state, meta)
+            columns = {k: [h[k] for h in history] for k in (history[0] if history else ())}
+            checkpointer.save(i, state, {**meta, "history_start": first_step, "history": columns, "monitored": watched})
             last_saved = i
 
     t0 = last_save_time = time.perf_counter()
@@ -118,15 +125,15 @@ def run_loop(
             pending.append((i, metrics))
             i += 1
             bar.update(1)
+            if monitor is not None and (i == end or (monitor_every and i % monitor_every == 0)):
+                drain()  # measured before a checkpoint at the same step, which then keeps the measurement
+                watched.append({"step": i, **{k: float(v) for k, v in monitor(i, state).items()}})
             due = (i % checkpoint_every == 0) if checkpoint_every else time.perf_counter() - last_save_time >= checkpoint_seconds
             if i == end or due:
                 save(i)
                 last_save_time = time.perf_counter()
             elif len(pending) >= log_every:
                 drain()
-            if monitor is not None and (i == end or (monitor_every and i % monitor_every == 0)):
-                drain()
-                watched.append({"step": i, **{k: float(v) for k, v in monitor(i, state).items()}})
             if history and not pending:
                 shown = {**history[-1], **{k: v for k, v in (watched[-1] if watched else {}).items() if k != "step"}}
                 bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
@@ -139,5 +146,5 @@ def run_loop(
         bar.close()
     names = history[0].keys() if history else ()
     monitored = {k: np.asarray([w[k] for w in watched]) for k in watched[0]} if watched else None
-    return LoopResult(state, i, {k: np.asarray([h[k] for h in history]) for k in names}, start, resumed_from,
+    return LoopResult(state, i, {k: np.asarray([h[k] for h in history]) for k in names}, first_step, resumed_from,
                       time.perf_counter() - t0, monitored)

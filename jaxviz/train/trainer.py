@@ -35,7 +35,7 @@ class TrainConfig(NamedTuple):
 class TrainResult(NamedTuple):
     model: Model  # the model with trained parameters
     test_accuracy: float
-    losses: np.ndarray  # mean training loss per epoch run in this call
+    losses: np.ndarray  # mean training loss per epoch, resumed runs included (``LoopResult.history``)
     steps: int
     seconds: float
     resumed_from: int | None  # global step restored from a checkpoint, if any

@@ -61,7 +61,8 @@ def test_training_lowers_the_loss_and_resuming_equals_an_uninterrupted_run(train
     assert first.steps == 6 and resumed.resumed_from == 6 and resumed.steps == 12
     loss = whole.history["loss"]
     assert loss[-3:].mean() < 0.8 * loss[:2].mean(), loss
-    np.testing.assert_allclose(np.concatenate([first.history["loss"], resumed.history["loss"]]), loss, rtol=1e-5)
+    np.testing.assert_allclose(resumed.history["loss"][:6], first.history["loss"], rtol=0)  # kept in the checkpoint
+    np.testing.assert_allclose(resumed.history["loss"], loss, rtol=1e-5)
     for a, b in zip(jax.tree.leaves(resumed.network.params), jax.tree.leaves(whole.network.params)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 

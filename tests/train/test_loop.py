@@ -39,9 +39,31 @@ def test_loop_learns_and_resumes_bit_identical(tmp_path):
     first = run_loop(step, init, batches, steps=30, checkpointer=ckpt, progress=False, checkpoint_every=5, stop_after_steps=12)
     assert first.step == 12 and ckpt.latest_step() == 12  # the stop itself is checkpointed
     resumed = run_loop(step, init, batches, steps=30, checkpointer=ckpt, progress=False, checkpoint_every=5)
-    assert resumed.resumed_from == 12 and resumed.first_step == 12 and len(resumed.history["loss"]) == 18
+    assert resumed.resumed_from == 12 and resumed.first_step == 0  # the first 12 steps' metrics come from the checkpoint
     np.testing.assert_array_equal(np.asarray(resumed.state[0]), np.asarray(straight.state[0]))
-    np.testing.assert_array_equal(resumed.history["loss"], straight.history["loss"][12:])
+    np.testing.assert_array_equal(resumed.history["loss"], straight.history["loss"])
+
+
+def test_monitored_values_survive_a_resume_and_old_checkpoints_still_resume(tmp_path):
+    step, init, batches, _ = _regression()
+
+    def monitor(i, state):
+        return {"norm": float(jnp.linalg.norm(state[0]))}
+
+    kwargs = dict(steps=20, progress=False, checkpoint_every=5, monitor=monitor, monitor_every=5)
+    straight = run_loop(step, init, batches, **kwargs)
+    ckpt = Checkpointer(tmp_path / "a")
+    run_loop(step, init, batches, checkpointer=ckpt, stop_after_steps=12, **kwargs)
+    resumed = run_loop(step, init, batches, checkpointer=ckpt, **kwargs)
+    assert resumed.monitored["step"].tolist() == [5, 10, 12, 15, 20]  # the stop at 12 is measured too
+    np.testing.assert_array_equal(resumed.monitored["norm"][[0, 1, 3, 4]], straight.monitored["norm"])
+    # A checkpoint written without metrics (an older jaxviz) resumes with the history of this call only.
+    old = Checkpointer(tmp_path / "b")
+    first = run_loop(step, init, batches, steps=12, progress=False)
+    old.save(12, first.state, {})
+    later = run_loop(step, init, batches, checkpointer=old, **kwargs)
+    assert later.first_step == 12 and len(later.history["loss"]) == 8 and later.monitored["step"].tolist() == [15, 20]
+    np.testing.assert_array_equal(later.history["loss"], straight.history["loss"][12:])
 
 
 def test_nan_guard_keeps_the_last_good_checkpoint(tmp_path):

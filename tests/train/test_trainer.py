@@ -38,9 +38,11 @@ def test_interrupted_run_resumes_to_identical_parameters(digits28, tmp_path):
     for a, b in zip(_leaves(straight.model), _leaves(resumed.model)):
         np.testing.assert_array_equal(a, b)
     assert resumed.test_accuracy == straight.test_accuracy
-    # a finished run is a cache hit: nothing retrained
+    np.testing.assert_array_equal(resumed.losses, straight.losses)  # the epochs before the stop come from the checkpoint
+    # a finished run is a cache hit: nothing retrained, the same losses
     again = train(lenet(), digits28, CONFIG, cache=tmp_path / "b", progress=False)
-    assert again.resumed_from == 24 and len(again.losses) == 0
+    assert again.resumed_from == 24 and again.steps == 24
+    np.testing.assert_array_equal(again.losses, straight.losses)
 
 
 def test_checkpoint_from_another_model_is_refused(digits28, tmp_path):
