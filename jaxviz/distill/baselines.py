@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxviz.data import Dataset
-from jaxviz.distill.core import Distilled, DistillResult, inner_train, over_networks
+from jaxviz.distill.core import Distilled, DistillResult, initial_labels, inner_train, over_networks
 from jaxviz.distill.evaluate import _accuracy, _per_class, _trained, evaluate, kmeans_centres, random_real, train_fresh
 from jaxviz.errors import JaxvizError, ShapeError
 from jaxviz.models.contract import Model
@@ -278,7 +278,8 @@ def table1(model: Model, data: Dataset, results: DistillResult | Sequence[Distil
            key: jax.Array | None = None, seed: int = 0) -> Table1:
     """Wang et al.'s Table 1 on ``data``: each distilled run beside every baseline at its image count.
 
-    For each result (hard labels), the baselines fill the same label slots and are trained from the
+    For each result, the baselines fill the same label slots (a soft-label run's slots by the class
+    each image's labels started from: the baselines keep one class per image) and are trained from the
     same initialisation(s) with the same number of inner steps (:func:`train_baseline`): random real
     images (mean over ``num_sets`` sets), optimised real (the best ``keep`` fraction of those sets by
     training-slice accuracy), k-means centres, mean images, herding (pixels, or ``features``); k-NN
@@ -289,7 +290,7 @@ def table1(model: Model, data: Dataset, results: DistillResult | Sequence[Distil
     Args:
       model: the architecture the sets were distilled for.
       data: the data set they were distilled from.
-      results: one or more hard-label :class:`DistillResult` (fixed and/or random init).
+      results: one or more :class:`DistillResult` (fixed and/or random init, hard or soft labels).
       num_sets: random real sets drawn (optimised real keeps the best ``ceil(keep * num_sets)``).
       keep: fraction kept for optimised real (0.2 in the paper).
       num_inits: fresh initialisations for random-init results.
@@ -308,8 +309,9 @@ def table1(model: Model, data: Dataset, results: DistillResult | Sequence[Distil
     rows = []
     for r in results:
         labels = np.asarray(r.distilled.labels)
-        if labels.ndim != 2:
-            raise JaxvizError("table1 compares hard-label runs (the baselines have one class per image); this run has soft labels.")
+        soft = labels.ndim == 3
+        if soft:  # each slot's starting class (soft labels start as scaled one-hot logits of it)
+            labels = np.asarray(jnp.argmax(initial_labels(r.config, labels.shape[-1]), -1))
         init = "fixed" if r.init_params is not None else "random"
         inits, select_inits = _inits(model, r, num_inits, key)
         train = dict(epochs=r.config.epochs, select_inits=select_inits, step_sizes=step_sizes, seed=seed)
@@ -319,7 +321,8 @@ def table1(model: Model, data: Dataset, results: DistillResult | Sequence[Distil
         def row(method, acc, std, note=""):
             rows.append(dict(dataset=data.name, init=init, method=method, images=count, accuracy=float(acc), std=float(std), note=note))
 
-        row("distilled", ev.mean, ev.std, f"{r.config.steps} steps x {r.config.epochs} epochs, {r.config.iterations} iterations")
+        row("distilled", ev.mean, ev.std, f"{r.config.steps} steps x {r.config.epochs} epochs, {r.config.iterations} iterations"
+            + (", soft labels" if soft else ""))
         real = np.stack([random_real(data, labels, seed=seed + i) for i in range(num_sets)])
         rr = train_baseline(model, real, labels, inits, data, **train)
         row("random real", rr.test_accuracies.mean(), rr.test_accuracies.std(), f"{num_sets} sets")

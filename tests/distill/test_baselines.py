@@ -144,9 +144,12 @@ def test_table1_rows_and_markdown():
     assert "blobs fixed init, 3 images" in lines[0] and "blobs random init, 3 images" in lines[0]
     assert any(line.startswith("| kNN k-means | 92.2 (random) |") for line in lines)
     assert any(line.startswith("| distilled | 96.6 (fixed) / 79.5 +/- 8.1 (random) |") for line in lines)
+    # A soft-label run: its images against the same hard-label baselines (the slots' starting classes).
     soft = distill(model, data, cfg._replace(soft_labels=True, iterations=2), checkpoint=False, progress=False)
-    with pytest.raises(JaxvizError, match="soft labels"):
-        table1(model, data, soft)
+    s = {row["method"]: row for row in table1(model, data, soft, num_sets=5, num_inits=3).rows}
+    assert s["distilled"]["note"].endswith("soft labels")
+    assert s["distilled"]["accuracy"] == pytest.approx(evaluate(model, soft, data.x_test, data.y_test).mean)
+    assert all(s[m]["accuracy"] == pytest.approx(got["fixed", m]["accuracy"], abs=1e-6) for m in METHODS if m != "distilled")
 
 
 def test_cross_architecture_lenet_and_convnet():
@@ -203,7 +206,7 @@ def test_tour_study_records_table1(tmp_path):
     assert "kNN k-means | 92.2 (random)" in html and "distilled-linear-blobs" in html
     soft = study(report, tmp_path / "o", model, data, cfg._replace(soft_labels=True), cache=tmp_path / "c", progress=False,
                  table=dict(num_sets=2))
-    assert "table" not in soft and len(soft["runs"]) == 1 and "soft-labels-linear-blobs" in report.write().read_text()
+    assert soft["table"]["rows"][0]["note"].endswith("soft labels") and len(soft["runs"]) == 1 and "soft-labels-linear-blobs" in report.write().read_text()
 
 
 def test_over_networks_loops_on_cpu_and_vmaps_elsewhere(monkeypatch):
