@@ -13,7 +13,7 @@ def test_recipe_of_a_copied_artifact_comes_from_its_run(tmp_path):
 
     artifact = tmp_path / "run" / "distill" / "distilled-lenet-mnist5k-random.npz"
     artifact.parent.mkdir(parents=True)
-    assert table.recorded_recipe(artifact).startswith("recipe not recorded")
+    assert table.recorded_recipe(artifact).startswith("recipe not recorded")  # a run folder from before distill.json["config"]
     config = DistillConfig(init="random", steps=10, soft_labels=True, step_size_lr=0.005, iterations=1500)
     (tmp_path / "run" / "distill.json").write_text(json.dumps({"runs": [], "config": {**config._asdict(), "validation": 500}}))
     assert table.recorded_recipe(artifact) == ("steps=10, init=random, soft_labels=True, step_size_lr=0.005, "
