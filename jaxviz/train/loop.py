@@ -88,8 +88,7 @@ def run_loop(
     end = steps if stop_after_steps is None else min(steps, stop_after_steps)
     # Metrics of the steps before a resume come back from the checkpoint's meta (older checkpoints hold none).
     first_step = saved.get("history_start", start)
-    columns = saved.get("history", {})
-    history: list[dict[str, float]] = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    history: dict[str, list[float]] = saved.get("history", {})  # metric -> one value per step from first_step
     watched: list[dict[str, float]] = list(saved.get("monitored", []))
     pending: list[tuple[int, Mapping[str, jax.Array]]] = []
     last_saved = resumed_from
@@ -105,15 +104,15 @@ def run_loop(
                 raise TrainingDivergedError(
                     f"{desc}: {bad[0]} became {values[bad[0]]} at step {i + 1}; {kept}. "
                     "Lower the learning rate or check the data for NaNs.")
-            history.append(values)
+            for k, v in values.items():
+                history.setdefault(k, []).append(v)
         pending.clear()
 
     def save(i: int) -> None:
         nonlocal last_saved
         drain()
         if checkpointer is not None:
-            columns = {k: [h[k] for h in history] for k in (history[0] if history else ())}
-            checkpointer.save(i, state, {**meta, "history_start": first_step, "history": columns, "monitored": watched})
+            checkpointer.save(i, state, {**meta, "history_start": first_step, "history": history, "monitored": watched})
             last_saved = i
 
     t0 = last_save_time = time.perf_counter()
@@ -135,7 +134,8 @@ def run_loop(
             elif len(pending) >= log_every:
                 drain()
             if history and not pending:
-                shown = {**history[-1], **{k: v for k, v in (watched[-1] if watched else {}).items() if k != "step"}}
+                shown = {k: v[-1] for k, v in history.items()}
+                shown.update({k: v for k, v in (watched[-1] if watched else {}).items() if k != "step"})
                 bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
         drain()
     except KeyboardInterrupt:
@@ -144,7 +144,6 @@ def run_loop(
         raise
     finally:
         bar.close()
-    names = history[0].keys() if history else ()
     monitored = {k: np.asarray([w[k] for w in watched]) for k in watched[0]} if watched else None
-    return LoopResult(state, i, {k: np.asarray([h[k] for h in history]) for k in names}, first_step, resumed_from,
+    return LoopResult(state, i, {k: np.asarray(v) for k, v in history.items()}, first_step, resumed_from,
                       time.perf_counter() - t0, monitored)
