@@ -19,3 +19,11 @@ def test_recipe_of_a_copied_artifact_comes_from_its_run(tmp_path):
     assert table.recorded_recipe(artifact) == ("steps=10, init=random, soft_labels=True, step_size_lr=0.005, "
                                                "500 training examples held out to keep the best set")
     assert table.describe_recipe(DistillConfig(iterations=30000)._asdict()) == "DistillConfig() defaults"
+
+
+def test_each_set_is_described_with_its_own_recipe():
+    runs = [{"dataset": "mnist5k", "init": "fixed", "iterations": 400, "soft_labels": False},
+            {"dataset": "mnist5k", "init": "random", "iterations": 1500, "soft_labels": True, "from": "run/x.npz",
+             "recipe": "steps=10, init=random"}]
+    assert table.describe_runs(runs) == ("mnist5k fixed: 400 outer iterations, DistillConfig() defaults; "
+                                         "mnist5k random: 1500 outer iterations, steps=10, init=random, read from `run/x.npz`")
