@@ -326,12 +326,12 @@ def make_outer_step(model: Model, config: DistillConfig, init_params: Any, optim
         elif config.init == "pool":
             idx = pool_indices(config, pool_size, i)
             inits = jax.tree.map(lambda a: a[idx], init_params)
-        else:
-            inits = jax.tree.map(lambda a: a[None], init_params)
 
         def loss_fn(learned):
             full = learned._replace(labels=d.labels) if learned.labels is None else learned
-            if config.init == "fixed" or mesh is not None:
+            if config.init == "fixed":  # one network: unbatched (XLA's CPU layouts of a batch of one were slower)
+                return per_init(full, init_params, xr, yr)
+            if mesh is not None:
                 losses, accs = jax.vmap(per_init, in_axes=(None, 0, None, None))(full, inits, xr, yr)
             elif config.inits_per_pass is None:  # looped on CPU, vmapped elsewhere
                 losses, accs = over_networks(lambda t: per_init(full, t, xr, yr), inits)

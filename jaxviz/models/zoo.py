@@ -26,7 +26,28 @@ from flax import nnx
 from jaxviz.errors import ShapeError
 from jaxviz.models.contract import Model, Taps
 from jaxviz.models.nnx_module import model_from_module
-from jaxviz.models.ops import avg_pool, conv_general_dilated, max_pool
+from jaxviz.models.ops import avg_pool, conv_blocks, conv_blocks_apply, conv_general_dilated, max_pool, unblock
+
+
+def conv_relu_pool(conv: nnx.Conv, x: jax.Array, taps: Taps, conv_name: str, pool_name: str) -> jax.Array:
+    """``max_pool(relu(conv(x)))`` (2x2 windows) of a unit-stride convolution, tapped at ``conv_name`` and ``pool_name``.
+
+    Where :func:`~jaxviz.models.ops.conv_blocks_apply` says so (on CPU, LeNet's first layer) and no
+    delta is added at ``conv_name``, the convolution comes out in 2x2 blocks
+    (:func:`~jaxviz.models.ops.conv_blocks`) and ``relu(max over each block + bias)`` is the pooled
+    activation: the ReLU and the max commute, so values and gradients are the same, except that an
+    exact tie within a block splits its gradient pairwise rather than evenly. The activation tapped
+    at ``conv_name`` is then the blocks put back in place.
+    """
+    kernel = conv.kernel[...]
+    if conv_name in taps.deltas or not conv_blocks_apply(x, kernel, conv.padding):
+        h = taps(conv_name, jax.nn.relu(conv(x)))
+        return taps(pool_name, max_pool(h))
+    z, bias = conv_blocks(x, kernel, conv.padding), conv.bias[...].reshape(1, 1, 1, -1)
+    taps(conv_name, jax.nn.relu(unblock(z) + bias))
+    # a max of maxes, not a reduction: its derivative is elementwise (the reduction's tie count was slower)
+    pooled = jnp.maximum(jnp.maximum(z[:, :, :, 0], z[:, :, :, 1]), jnp.maximum(z[:, :, :, 2], z[:, :, :, 3]))
+    return taps(pool_name, jax.nn.relu(pooled + bias))
 
 
 class LeNet(nnx.Module):
@@ -41,10 +62,8 @@ class LeNet(nnx.Module):
         self.fc3 = nnx.Linear(84, num_classes, rngs=rngs)
 
     def __call__(self, x, taps: Taps):
-        h = taps("conv1", jax.nn.relu(self.conv1(x)))
-        h = taps("pool1", max_pool(h))
-        h = taps("conv2", jax.nn.relu(self.conv2(h)))
-        h = taps("pool2", max_pool(h))
+        h = conv_relu_pool(self.conv1, x, taps, "conv1", "pool1")
+        h = conv_relu_pool(self.conv2, h, taps, "conv2", "pool2")
         h = h.reshape(h.shape[0], -1)
         h = taps("fc1", jax.nn.relu(self.fc1(h)))
         h = taps("fc2", jax.nn.relu(self.fc2(h)))

@@ -254,6 +254,43 @@ def test_max_pool_equals_reduce_window_with_gradients(window, strides, padding, 
         _close(a, b, rtol=0)
 
 
+@pytest.mark.parametrize(
+    "hw, cin, cout, k, padding",
+    [
+        (28, 1, 6, 5, ((2, 2), (2, 2))),  # LeNet's conv1
+        (14, 6, 16, 5, "VALID"),  # LeNet's conv2
+        (9, 2, 3, 4, "VALID"),  # an even kernel: a block row more on the far side
+        (10, 3, 4, 3, "SAME"),
+        (8, 2, 5, 2, ((1, 0), (0, 1))),  # asymmetric padding
+    ],
+)
+def test_conv_blocks_equal_xla_to_the_second_order(hw, cin, cout, k, padding):
+    x, w = _conv_case(jax.random.key(hw + 7 * k), 2, hw, cin, cout, k)
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=NHWC)
+    new = lambda x, w: ops.unblock(ops.conv_blocks(x, w, padding))
+    _close(jax.jit(new)(x, w), jax.jit(ref)(x, w))
+    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+    gn, gr = jax.jit(jax.grad(loss(new), (0, 1)))(x, w), jax.jit(jax.grad(loss(ref), (0, 1)))(x, w)
+    _close(gn[0], gr[0])
+    _close(gn[1], gr[1])
+    # the gradient of an input-gradient norm in the kernel, as dataset distillation takes through training steps
+    second = lambda f: lambda x, w: jnp.sum(jax.grad(loss(f))(x, w) ** 2)
+    _close(jax.jit(jax.grad(second(new), 1))(x, w), jax.jit(jax.grad(second(ref), 1))(x, w), rtol=1e-4)
+
+
+def test_conv_blocks_apply_where_the_tap_sum_would_on_cpu_with_even_outputs(monkeypatch):
+    x, w = jnp.zeros((2, 9, 9, 1)), jnp.zeros((5, 5, 1, 6))
+    if jax.default_backend() != "cpu":
+        pytest.skip("off CPU it never applies")
+    assert ops.conv_blocks_apply(x, w, ((2, 1), (2, 1)))  # 8 x 8 out
+    assert not ops.conv_blocks_apply(x, w, "VALID")  # 5 x 5 out: no whole 2x2 blocks
+    assert not ops.conv_blocks_apply(jnp.zeros((2, 14, 14, 6)), jnp.zeros((5, 5, 6, 16)))  # LeNet's conv2: XLA's
+    with ops.plain_xla():
+        assert not ops.conv_blocks_apply(x, w, ((2, 1), (2, 1)))
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert not ops.conv_blocks_apply(x, w, ((2, 1), (2, 1)))
+
+
 def test_max_pool_sends_a_tied_window_gradient_to_its_first_maximum():
     x = jnp.zeros((1, 5, 5, 1))  # every window tied: its first (top-left) element takes the cotangent, as in XLA
     g = jax.jit(jax.grad(lambda x: ops.max_pool(x, 3, 2, "VALID").sum()))(x)[0, :, :, 0]
@@ -310,8 +347,32 @@ def test_zoo_models_use_the_chosen_lowerings(squeezenet_model):
     # SqueezeNet at 99 px: its 1x1 convolutions are dots, fire4-9's 3x3 (32-64 channels in, at 12 and 6 px)
     # Winograd's; conv1 and fire2-3's 3x3 (16 channels in) stay XLA's
     assert count(squeezenet_model, jnp.zeros((1, 99, 99, 3))) == 3
-    assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 1  # conv1 (one channel in) is a sum over taps
+    assert count(lenet(), jnp.zeros((1, 28, 28, 1))) == 1  # conv1 (one channel in) comes in 2x2 blocks (ops.conv_blocks)
     assert count(convnet(), jnp.zeros((1, 32, 32, 3))) == 1  # only block 1 (3 channels in); 128 -> 128 is im2col
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_lenet_in_blocks_equals_its_plain_layers(shape):
+    """LeNet's convolution-ReLU-pooling pairs in 2x2 blocks (conv1 of a one-channel image, on CPU) give
+    the logits, activations and gradients of the plain layers, which it runs when a delta is added at a
+    convolution."""
+    from jaxviz.models import lenet
+
+    model = lenet(shape, key=jax.random.key(1))
+    x = jax.random.normal(jax.random.key(2), (4, *shape))  # no tied pooling windows
+    shapes = model.layer_shapes(x)
+    plain = {"conv1": jnp.zeros(shapes["conv1"]), "conv2": jnp.zeros(shapes["conv2"])}
+    y = jnp.arange(4)
+
+    def loss(deltas):
+        return lambda p, x: -jnp.sum(jax.nn.log_softmax(model.probe(x, deltas, params=p)[0])[jnp.arange(4), y])
+
+    blocked, reference = model.activations(x), model.probe(x, plain)[1]
+    for name in model.layers:
+        _close(blocked[name], reference[name])
+    g_blocked, g_plain = jax.jit(jax.grad(loss({}), (0, 1)))(model.params, x), jax.jit(jax.grad(loss(plain), (0, 1)))(model.params, x)
+    for a, b in zip(jax.tree.leaves(g_blocked), jax.tree.leaves(g_plain)):
+        _close(a, b)
 
 
 def test_squeezenet_with_chosen_lowerings_matches_plain_xla(squeezenet_model, photos227):

@@ -154,9 +154,9 @@ def test_probe_until_stops_after_the_layer():
     assert logits is None and list(acts) == ["conv1", "pool1"]
     full_logits, full = model.probe(x)
     np.testing.assert_allclose(acts["pool1"], full["pool1"])
-    # the stopped pass really does less work: no fully connected layer in its program
-    jaxpr = str(jax.make_jaxpr(lambda xx: model.activations(xx, ["conv1"]))(x))
-    assert "dot_general" not in jaxpr and "dot_general" in str(jax.make_jaxpr(model)(x))
+    # the stopped pass really does less work: none of the three fully connected layers in its program
+    stopped = str(jax.make_jaxpr(lambda xx: model.activations(xx, ["conv1"]))(x)).count("dot_general")
+    assert str(jax.make_jaxpr(model)(x)).count("dot_general") == stopped + 3
     # gradients through a stopped probe (layer objectives) are gradients of the full one
     g_stop = jax.grad(lambda xx: model.activations(xx, ["conv2"])["conv2"].sum())(x)
     g_full = jax.grad(lambda xx: model.probe(xx)[1]["conv2"].sum())(x)
