@@ -351,15 +351,14 @@ def test_zoo_models_use_the_chosen_lowerings(squeezenet_model):
     assert count(convnet(), jnp.zeros((1, 32, 32, 3))) == 1  # only block 1 (3 channels in); 128 -> 128 is im2col
 
 
-@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
-def test_lenet_in_blocks_equals_its_plain_layers(shape):
-    """LeNet's convolution-ReLU-pooling pairs in 2x2 blocks (conv1 of a one-channel image, on CPU) give
-    the logits, activations and gradients of the plain layers, which it runs when a delta is added at a
+def test_lenet_in_blocks_equals_its_plain_layers():
+    """LeNet's first convolution and pooling in 2x2 blocks (a one-channel image, on CPU) give the
+    logits, activations and gradients of the plain layers, which it runs when a delta is added at a
     convolution."""
     from jaxviz.models import lenet
 
-    model = lenet(shape, key=jax.random.key(1))
-    x = jax.random.normal(jax.random.key(2), (4, *shape))  # no tied pooling windows
+    model = lenet((28, 28, 1), key=jax.random.key(1))
+    x = jax.random.normal(jax.random.key(2), (4, 28, 28, 1))  # no tied pooling windows
     shapes = model.layer_shapes(x)
     plain = {"conv1": jnp.zeros(shapes["conv1"]), "conv2": jnp.zeros(shapes["conv2"])}
     y = jnp.arange(4)
