@@ -483,8 +483,8 @@ def conv_with(lowering: str) -> Callable[..., jax.Array]:
 def conv_blocks_apply(x: jax.Array, kernel: jax.Array, padding: Any = "VALID") -> bool:
     """Whether a unit-stride convolution followed by 2x2 max pooling runs as :func:`conv_blocks`: where
     :func:`choose_lowering` picks the tap sum (on CPU, not under :func:`plain_xla`: a one-channel image,
-    LeNet's first layer), for a batch not split across devices and an output of even height and width."""
-    if jnp.ndim(x) != 4 or jnp.ndim(kernel) != 4 or batch_is_split(x) or _flag("xla"):
+    LeNet's first layer) and the output has even height and width."""
+    if jnp.ndim(x) != 4 or jnp.ndim(kernel) != 4 or _flag("xla"):
         return False
     kh, kw = jnp.shape(kernel)[:2]
     pads = _pads(padding, jnp.shape(x)[1:3], (kh, kw), (1, 1))
@@ -514,18 +514,26 @@ def conv_blocks(x: jax.Array, kernel: jax.Array, padding: Any = "VALID") -> jax.
     # zero rows and columns on the far side up to whole blocks (they meet the rearranged kernel's zeros)
     far = (2 * (hb + nh - 1) - (h + pads[0][0]), 2 * (wb + nw - 1) - (w + pads[1][0]))
     xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (pads[0][0], far[0], 0), (pads[1][0], far[1], 0), (0, 0, 0)))
-    blocks = xp.reshape(b, hb + nh - 1, 2, wb + nw - 1, 2, cin).transpose(0, 1, 3, 2, 4, 5).reshape(b, hb + nh - 1, wb + nw - 1, 4 * cin)
+    blocks = _reshape_along_batch(_split_windows(xp, (2, 2)).transpose(0, 1, 3, 2, 4, 5), (b, hb + nh - 1, wb + nw - 1, 4 * cin))
     placed = jnp.stack([jnp.pad(kernel, ((dy, 2 * nh - kh - dy), (dx, 2 * nw - kw - dx), (0, 0), (0, 0)))
                         for dy in range(2) for dx in range(2)], axis=-2)  # (2nh, 2nw, cin, 4, cout): one per output pixel
     block_kernel = placed.reshape(nh, 2, nw, 2, cin, 4 * cout).transpose(0, 2, 1, 3, 4, 5).reshape(nh, nw, 4 * cin, 4 * cout)
     out = _dot(_im2col(blocks, nh, nw, (1, 1), ((0, 0), (0, 0))), block_kernel, None, None)
-    return out.reshape(b, hb, wb, 4, cout)
+    return _reshape_along_batch(out, (b, hb, wb, 4, cout))
 
 
 def unblock(z: jax.Array) -> jax.Array:
     """:func:`conv_blocks`'s ``(B, H/2, W/2, 4, C)`` blocks as the ``(B, H, W, C)`` image."""
     b, hb, wb, _, c = jnp.shape(z)
-    return z.reshape(b, hb, wb, 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * hb, 2 * wb, c)
+    return _reshape_along_batch(_reshape_along_batch(z, (b, hb, wb, 2, 2, c)).transpose(0, 1, 3, 2, 4, 5), (b, 2 * hb, 2 * wb, c))
+
+
+def _reshape_along_batch(x, shape):
+    """``x.reshape(shape)`` for a reshape within each example, keeping an explicit sharding of the batch axis."""
+    spec = _spec(x)
+    if not spec or spec[0] is None:
+        return x.reshape(shape)
+    return lax.reshape(x, shape, out_sharding=jax.sharding.PartitionSpec(spec[0], *(None,) * (len(shape) - 1)))
 
 
 # ---------------------------------------------------------------------------------------------- pooling
