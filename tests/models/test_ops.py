@@ -280,8 +280,7 @@ def test_conv_blocks_equal_xla_to_the_second_order(hw, cin, cout, k, padding):
 
 def test_conv_blocks_apply_where_the_tap_sum_would_on_cpu_with_even_outputs(monkeypatch):
     x, w = jnp.zeros((2, 9, 9, 1)), jnp.zeros((5, 5, 1, 6))
-    if jax.default_backend() != "cpu":
-        pytest.skip("off CPU it never applies")
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")  # the rules are shapes and the backend: no device runs here
     assert ops.conv_blocks_apply(x, w, ((2, 1), (2, 1)))  # 8 x 8 out
     assert not ops.conv_blocks_apply(x, w, "VALID")  # 5 x 5 out: no whole 2x2 blocks
     assert not ops.conv_blocks_apply(jnp.zeros((2, 14, 14, 6)), jnp.zeros((5, 5, 6, 16)))  # LeNet's conv2: XLA's
